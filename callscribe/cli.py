@@ -1,0 +1,298 @@
+"""The `callscribe` command line. Logging is configured here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import logging.config
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from callscribe.errors import CallscribeError, PermanentError
+from callscribe.ledger import CallStatus
+from callscribe.settings import Settings, get_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("callscribe.cli")
+
+
+def _configure_logging(level: str) -> None:
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {
+                "stderr": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "plain",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "root": {"level": level, "handlers": ["stderr"]},
+            "loggers": {"faster_whisper": {"level": "WARNING"}, "jieba": {"level": "WARNING"}},
+        }
+    )
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except CallscribeError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn our errors into one clear line on stderr and a non-zero exit."""
+    try:
+        yield
+    except CallscribeError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@click.group()
+@click.option(
+    "--log-level",
+    default="WARNING",
+    envvar="CALLSCRIBE_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    show_default=True,
+)
+@click.version_option(package_name="callscribe")
+def main(log_level: str) -> None:
+    """Transcribe Mandarin hotline calls and fill work orders (工单)."""
+    _configure_logging(log_level.upper())
+
+
+@main.command()
+@click.argument("audio", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the transcript as JSON.")
+@click.option("--words", is_flag=True, help="Include word timings and probabilities.")
+def transcribe(audio: Path, as_json: bool, words: bool) -> None:
+    """Transcribe one call and print its transcript."""
+    from callscribe.audio import decode_call_audio
+    from callscribe.transcribe import TranscribeOptions, load_transcriber
+
+    settings = _settings()
+    with _reported():
+        decoded = decode_call_audio(
+            audio, agent_channel=settings.agent_channel, max_seconds=settings.max_call_seconds
+        )
+        transcriber = load_transcriber(
+            settings.engine,
+            settings.model,
+            settings.cache_dir,
+            settings.device,
+            settings.compute_type,
+            settings.cpu_threads,
+            TranscribeOptions(beam_size=settings.beam_size, word_timestamps=words),
+        )
+        transcript = transcriber.transcribe(decoded)
+    if as_json:
+        _echo_json(transcript.to_dict(words=words))
+        return
+    for seg in transcript.segments:
+        who = f"{seg.speaker}: " if seg.speaker else ""
+        click.echo(f"[{seg.start:7.2f} -> {seg.end:7.2f}] {who}{seg.text}")
+
+
+@main.command()
+@click.argument("transcript_file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON.")
+def extract(transcript_file: Path, as_json: bool) -> None:
+    """Extract work-order fields from a transcript (our JSON shape, or plain text)."""
+    from callscribe.summarize import extract_case_fields
+    from callscribe.summarize.input import read_transcript_file
+
+    with _reported():
+        transcript = read_transcript_file(transcript_file)
+        fields = extract_case_fields(transcript)
+    if as_json:
+        _echo_json(fields.to_dict())
+        return
+    for key, value in fields.to_dict().items():
+        if key not in ("evidence", "confidence"):
+            click.echo(f"{key}: {value}")
+
+
+@main.command()
+@click.argument("audio", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print call id, transcript and case as JSON.")
+def process(audio: Path, as_json: bool) -> None:
+    """Run the whole pipeline on one call in this process (no Redis)."""
+    from callscribe.pipeline import run_call
+    from callscribe.runtime import open_runtime
+    from callscribe.worker.intake import register_call_file
+    from callscribe.worker.jobs import worker_transcriber
+
+    settings = _settings()
+    runtime = open_runtime(settings)
+    with _reported():
+        record, _created = register_call_file(audio, ledger=runtime.ledger, data_dir=settings.data)
+        try:
+            stored = run_call(
+                record.call_id,
+                ledger=runtime.ledger,
+                transcriber=worker_transcriber,
+                case_system=runtime.case_system,
+                agent_channel=settings.agent_channel,
+                max_call_seconds=settings.max_call_seconds,
+            )
+        except PermanentError as err:
+            runtime.ledger.set_status(record.call_id, CallStatus.FAILED, error=str(err))
+            raise
+    if as_json:
+        _echo_json(
+            {
+                "call_id": record.call_id,
+                "transcript": stored.transcript,
+                "case": {**stored.fields, "case_id": stored.case_id, "status": stored.status},
+            }
+        )
+        return
+    _print_case(record.call_id, stored.fields)
+
+
+def _print_case(call_id: str, fields: dict[str, Any]) -> None:
+    click.echo(f"call {call_id}")
+    for key in ("caller_name", "callback_phone", "district", "street", "appeal_type", "category",
+                "urgency", "title", "summary"):  # fmt: skip
+        click.echo(f"  {key}: {fields.get(key)}")
+
+
+@main.command()
+@click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--queue", "queue_name", default=None, help="Queue name (default CALLSCRIBE_QUEUE).")
+def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
+    """Queue calls for the workers; prints one call id per line."""
+    from callscribe.runtime import open_runtime
+    from callscribe.worker.intake import register_call_file
+    from callscribe.worker.queue import connect, enqueue_call, open_queue
+    from callscribe.worker.redis_server import resolve_redis
+
+    settings = _settings()
+    runtime = open_runtime(settings)
+    failures = 0
+    with _reported():
+        url, private = resolve_redis(settings.redis_url, settings.data)
+        if private is not None:
+            log.warning("no Redis answered; started a private one at %s (left running)", url)
+        queue = open_queue(connect(url), queue_name or settings.queue)
+        for path in audio:
+            try:
+                record, _ = register_call_file(path, ledger=runtime.ledger, data_dir=settings.data)
+            except PermanentError as err:
+                click.echo(f"callscribe: {err}", err=True)
+                failures += 1
+                continue
+            if record.status != CallStatus.DONE:
+                enqueue_call(queue, record.call_id, job_timeout_s=settings.job_timeout_s)
+            click.echo(record.call_id)
+    if failures:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--queue", "queue_names", multiple=True, help="Queues to listen on, first first.")
+def worker(burst: bool, queue_names: tuple[str, ...]) -> None:
+    """Work on queued calls until stopped (or, with --burst, until the queue is empty)."""
+    from callscribe import defaults
+    from callscribe.worker.queue import connect, open_queue
+    from callscribe.worker.redis_server import resolve_redis
+    from callscribe.worker.worker import CallWorker
+
+    settings = _settings()
+    with _reported():
+        url, private = resolve_redis(settings.redis_url, settings.data)
+        try:
+            connection = connect(url)
+            names = queue_names or (defaults.URGENT_QUEUE_NAME, settings.queue)
+            queues = [open_queue(connection, n) for n in names]
+            CallWorker(queues, connection=connection, serializer=queues[0].serializer).work(
+                burst=burst, with_scheduler=True, logging_level=logging.getLogger().level
+            )
+        finally:
+            if private is not None:
+                private.stop()
+
+
+@main.command()
+@click.argument("call_id")
+def status(call_id: str) -> None:
+    """Print a call's status: queued, transcribing, extracting, writing-back, done, failed: why."""
+    from callscribe.runtime import open_runtime
+
+    record = open_runtime(_settings()).ledger.get(call_id)
+    if record is None:
+        raise click.ClickException(f"unknown call id {call_id}")
+    click.echo(record.status_line)
+
+
+@main.command()
+@click.argument("call_id")
+def show(call_id: str) -> None:
+    """Print the stored case of a call as JSON."""
+    from callscribe.runtime import open_runtime
+
+    case = open_runtime(_settings()).case_system.get_case(call_id)
+    if case is None:
+        raise click.ClickException(f"no case stored for call {call_id}")
+    _echo_json(case.to_dict())
+
+
+@main.command()
+@click.argument("audio", nargs=-1, type=click.Path(path_type=Path))
+def demo(audio: tuple[Path, ...]) -> None:
+    """Queue the bundled sample calls, work them off in burst mode, print each filled case."""
+    from callscribe.runtime import open_runtime
+    from callscribe.worker.intake import register_call_file
+    from callscribe.worker.queue import connect, enqueue_call, open_queue
+    from callscribe.worker.redis_server import resolve_redis
+    from callscribe.worker.worker import CallWorker
+
+    settings = _settings()
+    paths = list(audio) or sorted(Path("fixtures/calls").glob("*.wav"))
+    if not paths:
+        raise click.ClickException("no sample calls found in fixtures/calls")
+    runtime = open_runtime(settings)
+    with _reported():
+        url, private = resolve_redis(settings.redis_url, settings.data)
+        try:
+            connection = connect(url)
+            queue = open_queue(connection, settings.queue)
+            call_ids = []
+            for path in paths:
+                record, _ = register_call_file(path, ledger=runtime.ledger, data_dir=settings.data)
+                if record.status != CallStatus.DONE:
+                    enqueue_call(queue, record.call_id, job_timeout_s=settings.job_timeout_s)
+                call_ids.append((path.name, record.call_id))
+                click.echo(f"queued {path.name} as call {record.call_id[:12]}")
+            CallWorker([queue], connection=connection, serializer=queue.serializer).work(
+                burst=True, logging_level=logging.getLogger().level
+            )
+        finally:
+            if private is not None:
+                private.stop()
+    for name, call_id in call_ids:
+        final = runtime.ledger.get(call_id)
+        case = runtime.case_system.get_case(call_id)
+        click.echo(f"\n== {name}: {final.status_line if final else 'unknown'}")
+        if case is not None:
+            _echo_json(
+                {k: v for k, v in case.fields.items() if k not in ("evidence", "confidence")}
+            )
+
+
+if __name__ == "__main__":
+    main()

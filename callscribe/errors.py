@@ -1,0 +1,86 @@
+"""Exceptions raised by callscribe.
+
+One root, two branches, so that the queue can tell a failure worth retrying from one that
+will fail the same way every time::
+
+    CallscribeError
+    ├── PermanentError            retrying cannot help; the call ends as failed
+    │   ├── ConfigurationError    a setting is missing or wrong
+    │   ├── AudioDecodeError      the file is not audio we can read (empty, cut short, bad codec)
+    │   ├── AudioRejectedError    readable audio that we refuse (too long, all silence)
+    │   ├── ModelError            the Whisper model is missing or fails its checksum
+    │   ├── TranscriptInputError  a transcript file given to `extract` cannot be read
+    │   └── WriteBackRejected     the case system refused the case (4xx other than 409/429)
+    └── RetryableError            a later attempt may succeed; rq retries it
+        ├── QueueUnavailable      Redis does not answer
+        └── CaseSystemUnavailable the case system timed out, was unreachable, or answered 429/5xx
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AudioDecodeError",
+    "AudioRejectedError",
+    "CallscribeError",
+    "CaseSystemUnavailable",
+    "ConfigurationError",
+    "ModelError",
+    "PermanentError",
+    "QueueUnavailable",
+    "RetryableError",
+    "TranscriptInputError",
+    "WriteBackError",
+    "WriteBackRejected",
+]
+
+
+class CallscribeError(Exception):
+    """Root of every error callscribe raises on purpose."""
+
+
+class PermanentError(CallscribeError):
+    """A failure that will repeat on every attempt; the call is marked failed."""
+
+
+class RetryableError(CallscribeError):
+    """A failure of something outside us that may recover; the job is retried."""
+
+
+class ConfigurationError(PermanentError):
+    """A setting is missing, malformed, or names something that does not exist."""
+
+
+class AudioDecodeError(PermanentError):
+    """The file cannot be decoded as audio. The message names the file and the reason."""
+
+
+class AudioRejectedError(PermanentError):
+    """The audio decodes but is refused: too long, too large, or nothing but silence."""
+
+
+class ModelError(PermanentError):
+    """The Whisper model cannot be found, joined, verified or loaded."""
+
+
+class TranscriptInputError(PermanentError):
+    """A transcript given to `callscribe extract` is neither our JSON shape nor plain text."""
+
+
+class WriteBackError(CallscribeError):
+    """Base of failures to write a case back to the case system."""
+
+
+class WriteBackRejected(WriteBackError, PermanentError):
+    """The case system refused the case; its message is kept."""
+
+
+class CaseSystemUnavailable(WriteBackError, RetryableError):
+    """The case system could not be reached, timed out, or asked us to come back later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueUnavailable(RetryableError):
+    """Redis does not answer at the configured URL."""

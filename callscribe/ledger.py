@@ -1,0 +1,175 @@
+"""The call ledger: each call's status and the result of every stage, keyed by call id.
+
+Every stage stores its result here before the next one starts, so a retry resumes where the
+call stopped (a failed write-back never costs a second transcription).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from callscribe.db import Base, utcnow
+from callscribe.schema import CaseFields, Transcript
+
+__all__ = ["CallLedger", "CallRecord", "CallStatus"]
+
+
+class CallStatus:
+    """The status words shown by `callscribe status` and the API."""
+
+    QUEUED = "queued"
+    TRANSCRIBING = "transcribing"
+    EXTRACTING = "extracting"
+    WRITING_BACK = "writing-back"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class CallRow(Base):
+    __tablename__ = "calls"
+
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), default=CallStatus.QUEUED, index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    audio_path: Mapped[str] = mapped_column(Text)
+    source_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    call_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    transcript: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    case_ref: Mapped[str | None] = mapped_column(String(128), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+@dataclass
+class CallRecord:
+    """A call as the ledger knows it."""
+
+    call_id: str
+    status: str
+    error: str | None
+    audio_path: str
+    source_name: str
+    sha256: str
+    metadata: dict[str, Any]
+    transcript: Transcript | None
+    fields: CaseFields | None
+    case_ref: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def status_line(self) -> str:
+        """`done`, `transcribing`, ... or `failed: reason`."""
+        if self.status == CallStatus.FAILED:
+            return f"failed: {self.error or 'unknown error'}"
+        return self.status
+
+    @classmethod
+    def from_row(cls, row: CallRow) -> CallRecord:
+        return cls(
+            call_id=row.call_id,
+            status=row.status,
+            error=row.error,
+            audio_path=row.audio_path,
+            source_name=row.source_name,
+            sha256=row.sha256,
+            metadata=dict(row.call_metadata or {}),
+            transcript=Transcript.from_dict(row.transcript) if row.transcript else None,
+            fields=CaseFields.from_dict(row.fields) if row.fields else None,
+            case_ref=row.case_ref,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+class CallLedger:
+    """Reads and writes call state. Safe to share between threads (one session per call)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def register(
+        self,
+        call_id: str,
+        *,
+        audio_path: str,
+        source_name: str,
+        sha256: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[CallRecord, bool]:
+        """Record a new call, or return the existing one. Returns (record, created)."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(CallRow, call_id)
+            if row is not None:
+                return CallRecord.from_row(row), False
+            row = CallRow(
+                call_id=call_id,
+                status=CallStatus.QUEUED,
+                audio_path=audio_path,
+                source_name=source_name,
+                sha256=sha256,
+                call_metadata=metadata or {},
+            )
+            session.add(row)
+            session.flush()
+            return CallRecord.from_row(row), True
+
+    def get(self, call_id: str) -> CallRecord | None:
+        with Session(self.engine) as session:
+            row = session.get(CallRow, call_id)
+            return CallRecord.from_row(row) if row is not None else None
+
+    def find_by_sha256(self, sha256: str) -> CallRecord | None:
+        with Session(self.engine) as session:
+            row = session.scalars(select(CallRow).where(CallRow.sha256 == sha256).limit(1)).first()
+            return CallRecord.from_row(row) if row is not None else None
+
+    def set_status(self, call_id: str, status: str, *, error: str | None = None) -> None:
+        self._update(call_id, status=status, error=error)
+
+    def begin_attempt(self, call_id: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, call_id)
+            row.attempts += 1
+            row.error = None
+
+    def save_transcript(self, call_id: str, transcript: Transcript) -> None:
+        self._update(call_id, transcript=transcript.to_dict(words=True))
+
+    def save_fields(self, call_id: str, fields: CaseFields) -> None:
+        self._update(call_id, fields=fields.to_dict())
+
+    def mark_done(self, call_id: str, case_ref: str) -> None:
+        self._update(call_id, status=CallStatus.DONE, case_ref=case_ref, error=None)
+
+    def list(self, *, status: str | None = None, limit: int = 100) -> list[CallRecord]:
+        with Session(self.engine) as session:
+            query = select(CallRow).order_by(CallRow.created_at.desc()).limit(limit)
+            if status is not None:
+                query = query.where(CallRow.status == status)
+            return [CallRecord.from_row(r) for r in session.scalars(query)]
+
+    def _update(self, call_id: str, **values: Any) -> None:
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, call_id)
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    @staticmethod
+    def _row(session: Session, call_id: str) -> CallRow:
+        row = session.get(CallRow, call_id)
+        if row is None:
+            raise KeyError(f"unknown call id {call_id}")
+        return row

@@ -1,0 +1,106 @@
+"""Run the stages for one call, resuming from whatever the ledger already holds.
+
+Used in-process by `callscribe process` and by the rq job. Each stage stores its result before
+the next starts, and each is idempotent on the call id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from callscribe.audio import decode_call_audio
+from callscribe.casesystem import CaseSubmission, CaseSystem, StoredCase
+from callscribe.ledger import CallLedger, CallRecord, CallStatus
+from callscribe.schema import CaseFields, Transcript
+from callscribe.summarize import extract_case_fields
+from callscribe.transcribe import Transcriber
+
+__all__ = ["ProgressCallback", "run_call"]
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str], None]
+"""Called with the status word each time a stage starts."""
+
+
+def run_call(
+    call_id: str,
+    *,
+    ledger: CallLedger,
+    transcriber: Callable[[], Transcriber],
+    case_system: CaseSystem,
+    agent_channel: str = "left",
+    max_call_seconds: float = 7200.0,
+    progress: ProgressCallback | None = None,
+) -> StoredCase:
+    """Transcribe, extract and write back one registered call.
+
+    ``transcriber`` is a factory so that a call resuming after transcription never loads a model.
+    Errors propagate unchanged; the caller records them.
+    """
+    record = _require(ledger, call_id)
+    ledger.begin_attempt(call_id)
+
+    def stage(status: str) -> None:
+        ledger.set_status(call_id, status)
+        if progress is not None:
+            progress(status)
+
+    transcript = record.transcript
+    if transcript is None:
+        stage(CallStatus.TRANSCRIBING)
+        transcript = _transcribe(record, transcriber(), agent_channel, max_call_seconds)
+        ledger.save_transcript(call_id, transcript)
+
+    fields = record.fields
+    if fields is None:
+        stage(CallStatus.EXTRACTING)
+        fields = _extract(call_id, transcript)
+        ledger.save_fields(call_id, fields)
+
+    stage(CallStatus.WRITING_BACK)
+    stored = case_system.upsert_case(
+        CaseSubmission(
+            call_id=call_id, fields=fields, transcript=transcript, metadata=record.metadata
+        )
+    )
+    ledger.mark_done(call_id, stored.case_id)
+    log.info("call %s: case %s written back", call_id, stored.case_id)
+    if progress is not None:
+        progress(CallStatus.DONE)
+    return stored
+
+
+def _require(ledger: CallLedger, call_id: str) -> CallRecord:
+    record = ledger.get(call_id)
+    if record is None:
+        raise KeyError(f"unknown call id {call_id}")
+    return record
+
+
+def _transcribe(
+    record: CallRecord, transcriber: Transcriber, agent_channel: str, max_seconds: float
+) -> Transcript:
+    started = time.perf_counter()
+    audio = decode_call_audio(
+        Path(record.audio_path), agent_channel=agent_channel, max_seconds=max_seconds
+    )
+    transcript = transcriber.transcribe(audio)
+    log.info(
+        "call %s: transcribed %.1fs of audio in %.1fs (%d segments)",
+        record.call_id,
+        audio.duration,
+        time.perf_counter() - started,
+        len(transcript.segments),
+    )
+    return transcript
+
+
+def _extract(call_id: str, transcript: Transcript) -> CaseFields:
+    started = time.perf_counter()
+    fields = extract_case_fields(transcript)
+    log.info("call %s: extracted fields in %.0f ms", call_id, (time.perf_counter() - started) * 1e3)
+    return fields

@@ -1,0 +1,110 @@
+"""Typed settings, read from the environment once, validated at start-up.
+
+Nothing here runs on import: call :func:`get_settings` from an entry point.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from callscribe import defaults
+from callscribe.errors import ConfigurationError
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Every knob callscribe reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLSCRIBE_", extra="ignore", frozen=True)
+
+    # Where state lives
+    data: Path = Field(default=Path(defaults.DATA_DIR), description="Data directory.")
+    db_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the store; default SQLite in the data dir."
+    )
+    cache: Path | None = Field(
+        default=None, description="Where the joined model is kept; default ~/.cache/callscribe."
+    )
+
+    # Queue
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias="REDIS_URL",
+        description="Redis for the queue; unset means the default, or a private one if none runs.",
+    )
+    queue: str = defaults.QUEUE_NAME
+    job_timeout_s: int = Field(default=defaults.JOB_TIMEOUT_S, gt=0)
+
+    # Transcription
+    model: str | None = Field(
+        default=None, description="A CTranslate2 Whisper directory; default the packaged base."
+    )
+    engine: Literal["faster-whisper", "openai"] = "faster-whisper"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = Field(default="default", description="CTranslate2 compute type.")
+    beam_size: int = Field(default=defaults.BEAM_SIZE, ge=1, le=10)
+    cpu_threads: int = Field(default=0, ge=0)
+    agent_channel: Literal["left", "right"] = "left"
+    max_call_seconds: float = Field(default=defaults.MAX_CALL_SECONDS, gt=0)
+    max_upload_bytes: int = Field(default=defaults.MAX_UPLOAD_BYTES, gt=0)
+
+    # Case system
+    case_system_url: str | None = Field(
+        default=None, description="Base URL of an HTTP case system; unset means the embedded desk."
+    )
+    case_system_token: SecretStr | None = None
+    case_system_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Optional LLM extractor
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().exists():
+            raise ValueError(f"model path {value!r} does not exist")
+        return value
+
+    @property
+    def database_url(self) -> str:
+        """The store's SQLAlchemy URL."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data / 'callscribe.db').resolve()}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived files such as the joined model are cached."""
+        if self.cache is not None:
+            return self.cache
+        return Path.home() / ".cache" / "callscribe"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Read and validate the settings once per process.
+
+    Raises:
+        ConfigurationError: a variable has a value we cannot use; the message names it.
+    """
+    try:
+        return Settings()
+    except ValidationError as err:
+        problems = "; ".join(f"{_env_name(e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ConfigurationError(f"invalid settings: {problems}") from err
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "settings"
+    name = str(loc[0])
+    return name if name.isupper() else "CALLSCRIBE_" + name.upper()

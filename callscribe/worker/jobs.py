@@ -1,0 +1,96 @@
+"""rq job functions. Enqueued by name (see :mod:`callscribe.worker.queue`), run by the worker.
+
+The model and the stores are built once per worker process and reused by every job: the
+worker is a :class:`rq.SimpleWorker` (no fork per job), see :mod:`callscribe.worker.worker`.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+
+from callscribe.errors import CallscribeError, PermanentError
+from callscribe.ledger import CallStatus
+from callscribe.pipeline import run_call
+from callscribe.runtime import Runtime, process_runtime
+from callscribe.settings import get_settings
+from callscribe.transcribe import Transcriber, load_transcriber
+from callscribe.transcribe.engine import TranscribeOptions
+
+__all__ = ["process_call", "record_call_failure", "worker_transcriber"]
+
+log = logging.getLogger(__name__)
+
+
+def worker_runtime() -> Runtime:
+    return process_runtime(get_settings())
+
+
+def worker_transcriber() -> Transcriber:
+    """The process-wide transcriber for the current settings (loaded on first use only)."""
+    settings = get_settings()
+    return load_transcriber(
+        settings.engine,
+        settings.model,
+        settings.cache_dir,
+        settings.device,
+        settings.compute_type,
+        settings.cpu_threads,
+        TranscribeOptions(beam_size=settings.beam_size),
+    )
+
+
+def process_call(call_id: str) -> dict[str, Any]:
+    """Job: run every stage still pending for ``call_id``. Returns the case id and status."""
+    runtime = worker_runtime()
+    job = get_current_job()
+
+    def progress(status: str) -> None:
+        if job is not None:
+            job.meta["stage"] = status
+            job.save_meta()  # type: ignore[no-untyped-call]
+
+    stored = run_call(
+        call_id,
+        ledger=runtime.ledger,
+        transcriber=worker_transcriber,
+        case_system=runtime.case_system,
+        agent_channel=runtime.settings.agent_channel,
+        max_call_seconds=runtime.settings.max_call_seconds,
+        progress=progress,
+    )
+    return {"call_id": call_id, "case_id": stored.case_id, "status": CallStatus.DONE}
+
+
+def record_call_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException],
+    exc_value: BaseException,
+    traceback: TracebackType | None,
+) -> None:
+    """rq failure callback: permanent errors are not retried; the ledger gets the reason."""
+    call_id = str(job.args[0]) if job.args else "?"
+    ledger = worker_runtime().ledger
+    reason = _one_line(exc_value)
+    permanent = isinstance(exc_value, PermanentError) or not isinstance(exc_value, CallscribeError)
+    if permanent:
+        job.retries_left = 0
+    if permanent or not job.retries_left:
+        log.warning("call %s: failed: %s", call_id, reason)
+        if ledger.get(call_id) is not None:
+            ledger.set_status(call_id, CallStatus.FAILED, error=reason)
+    else:
+        log.info("call %s: will retry (%s left): %s", call_id, job.retries_left, reason)
+        if ledger.get(call_id) is not None:
+            ledger.set_status(call_id, CallStatus.QUEUED, error=f"retrying after: {reason}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())

@@ -1,0 +1,63 @@
+"""Queue wiring: enqueue calls by job name, with JSON arguments and deterministic job ids."""
+
+from __future__ import annotations
+
+from redis import Redis
+from rq import Callback, Queue, Retry
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from callscribe import defaults
+
+__all__ = [
+    "JOB_NAME",
+    "RETRY_INTERVALS_S",
+    "connect",
+    "enqueue_call",
+    "job_id_for",
+    "open_queue",
+]
+
+JOB_NAME = "callscribe.worker.jobs.process_call"
+"""Dotted path of the job function: enqueuers never import it (nor Whisper)."""
+
+FAILURE_CALLBACK = "callscribe.worker.jobs.record_call_failure"
+
+RETRY_INTERVALS_S = [10, 30, 60]
+"""Seconds between attempts after a retryable failure (case system down, Redis blip)."""
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(url)
+
+
+def open_queue(connection: Redis, name: str = defaults.QUEUE_NAME) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def job_id_for(call_id: str) -> str:
+    return f"call-{call_id}"
+
+
+def enqueue_call(queue: Queue, call_id: str, *, job_timeout_s: int = defaults.JOB_TIMEOUT_S) -> Job:
+    """Queue one call. A call already queued or running is not queued twice."""
+    job_id = job_id_for(call_id)
+    existing = Job.fetch_many([job_id], connection=queue.connection, serializer=JSONSerializer)[0]
+    if existing is not None and existing.get_status(refresh=True) in {
+        "queued",
+        "started",
+        "deferred",
+        "scheduled",
+    }:
+        return existing
+    return queue.enqueue(
+        JOB_NAME,
+        call_id,
+        job_id=job_id,
+        job_timeout=job_timeout_s,
+        result_ttl=defaults.JOB_RESULT_TTL_S,
+        failure_ttl=defaults.JOB_RESULT_TTL_S,
+        retry=Retry(max=len(RETRY_INTERVALS_S), interval=RETRY_INTERVALS_S),
+        on_failure=Callback(FAILURE_CALLBACK),
+        description=f"process call {call_id}",
+    )
