@@ -21,6 +21,7 @@ from callscribe.transcribe.postprocess import (
     is_hallucination,
     to_simplified,
 )
+from callscribe.transcribe.turns import merge_channel_segments
 
 __all__ = [
     "FasterWhisperEngine",
@@ -116,10 +117,11 @@ class FasterWhisperEngine:
         )
 
     def transcribe(self, audio: CallAudio) -> Transcript:
-        segments: list[Segment] = []
-        for channel, speaker in zip(audio.channels, audio.speakers, strict=True):
-            segments.extend(self._transcribe_channel(channel, speaker))
-        segments.sort(key=lambda s: (s.start, s.end))
+        per_channel = [
+            self.transcribe_channel(channel, speaker)
+            for channel, speaker in zip(audio.channels, audio.speakers, strict=True)
+        ]
+        segments = merge_channel_segments(per_channel)
         return Transcript(
             duration=audio.duration,
             segments=segments,
@@ -128,7 +130,7 @@ class FasterWhisperEngine:
             model=self.model_dir.name,
         )
 
-    def _transcribe_channel(
+    def transcribe_channel(
         self, samples: npt.NDArray[np.float32], speaker: Speaker | None
     ) -> list[Segment]:
         opts = self.options
