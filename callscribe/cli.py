@@ -251,6 +251,11 @@ def show(call_id: str) -> None:
     _echo_json(case.to_dict())
 
 
+@main.group(name="eval")
+def eval_group() -> None:
+    """Measure the stages against labelled data."""
+
+
 @main.command()
 @click.argument("audio", nargs=-1, type=click.Path(path_type=Path))
 def demo(audio: tuple[Path, ...]) -> None:
