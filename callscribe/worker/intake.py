@@ -16,6 +16,16 @@ __all__ = ["register_call_file"]
 
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 _SAFE_CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SAFE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,200}$")
+
+
+def _stored_name(path: Path) -> str:
+    """The recorder's file name when harmless (messages then name the file the user knows)."""
+    name = path.name
+    if _SAFE_NAME.match(name) and not name.startswith("."):
+        return name
+    suffix = path.suffix.lower() if _SAFE_SUFFIX.match(path.suffix) else ".audio"
+    return f"call{suffix}"
 
 
 def register_call_file(
@@ -45,8 +55,7 @@ def register_call_file(
     existing = ledger.get(call_id)
     if existing is not None:
         return existing, False
-    suffix = path.suffix.lower() if _SAFE_SUFFIX.match(path.suffix) else ".audio"
-    stored = data_dir / "audio" / f"{call_id}{suffix}"
+    stored = data_dir / "audio" / call_id / _stored_name(path)
     stored.parent.mkdir(parents=True, exist_ok=True)
     if not stored.exists():
         tmp = stored.with_name(f".{stored.name}.tmp")
