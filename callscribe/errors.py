@@ -10,7 +10,8 @@ will fail the same way every time::
     │   ├── AudioRejectedError    readable audio that we refuse (too long, all silence)
     │   ├── ModelError            the Whisper model is missing or fails its checksum
     │   ├── TranscriptInputError  a transcript file given to `extract` cannot be read
-    │   └── WriteBackRejected     the case system refused the case (4xx other than 409/429)
+    │   ├── WriteBackRejected     the case system refused the case (4xx other than 409/429)
+    │   └── WriteBackConflict     409: the case is past the worker's reach (e.g. confirmed); done
     └── RetryableError            a later attempt may succeed; rq retries it
         ├── QueueUnavailable      Redis does not answer
         └── CaseSystemUnavailable the case system timed out, was unreachable, or answered 429/5xx
@@ -29,6 +30,7 @@ __all__ = [
     "QueueUnavailable",
     "RetryableError",
     "TranscriptInputError",
+    "WriteBackConflict",
     "WriteBackError",
     "WriteBackRejected",
 ]
@@ -72,6 +74,14 @@ class WriteBackError(CallscribeError):
 
 class WriteBackRejected(WriteBackError, PermanentError):
     """The case system refused the case; its message is kept."""
+
+
+class WriteBackConflict(WriteBackError, PermanentError):
+    """409: the case exists in a state the worker may not overwrite (an operator confirmed it).
+
+    Not a failure of the call: the outbox treats it as delivered and keeps the server's message.
+    Permanent so that, should it ever reach the queue, it is never retried.
+    """
 
 
 class CaseSystemUnavailable(WriteBackError, RetryableError):
