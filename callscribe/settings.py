@@ -59,7 +59,10 @@ class Settings(BaseSettings):
         default=None, description="Base URL of an HTTP case system; unset means the embedded desk."
     )
     case_system_token: SecretStr | None = None
-    case_system_timeout_s: float = Field(default=10.0, gt=0)
+    case_system_timeout_s: float = Field(default=defaults.CASE_SYSTEM_TIMEOUT_S, gt=0)
+    case_system_attempts: int = Field(default=defaults.CASE_SYSTEM_ATTEMPTS, ge=1, le=20)
+    case_system_backoff_s: float = Field(default=defaults.CASE_SYSTEM_BACKOFF_S, ge=0)
+    case_system_backoff_max_s: float = Field(default=defaults.CASE_SYSTEM_BACKOFF_MAX_S, ge=0)
 
     # Optional LLM extractor
     llm_url: str | None = None
