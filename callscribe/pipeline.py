@@ -13,6 +13,7 @@ from pathlib import Path
 
 from callscribe.audio import decode_call_audio
 from callscribe.casesystem import CaseSubmission, CaseSystem, StoredCase
+from callscribe.casesystem.outbox import write_back
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
 from callscribe.schema import CaseFields, Transcript
 from callscribe.summarize import extract_case_fields
@@ -62,13 +63,13 @@ def run_call(
         ledger.save_fields(call_id, fields)
 
     stage(CallStatus.WRITING_BACK)
-    stored = case_system.upsert_case(
+    stored = write_back(
+        ledger,
+        case_system,
         CaseSubmission(
             call_id=call_id, fields=fields, transcript=transcript, metadata=record.metadata
-        )
+        ),
     )
-    ledger.mark_done(call_id, stored.case_id)
-    log.info("call %s: case %s written back", call_id, stored.case_id)
     if progress is not None:
         progress(CallStatus.DONE)
     return stored
