@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from callscribe.casesystem import CaseSystem, EmbeddedCaseDesk
-from callscribe.db import Base, make_engine
+from callscribe.db import make_engine, upgrade_database
 from callscribe.ledger import CallLedger
 from callscribe.settings import Settings
 
@@ -26,16 +26,25 @@ class Runtime:
 
 
 def open_runtime(settings: Settings) -> Runtime:
-    """Open the store (creating its tables) and choose the case system."""
+    """Open the store (running its pending migrations) and choose the case system."""
     settings.data.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
-    Base.metadata.create_all(engine)
+    upgrade_database(engine)
     return Runtime(
         settings=settings,
         engine=engine,
         ledger=CallLedger(engine),
-        case_system=EmbeddedCaseDesk(engine),
+        case_system=_case_system(settings, engine),
     )
+
+
+def _case_system(settings: Settings, engine: Engine) -> CaseSystem:
+    """The HTTP client when CALLSCRIBE_CASE_SYSTEM_URL is set, else the embedded desk's store."""
+    if settings.case_system_url:
+        from callscribe.casesystem.http_client import HttpCaseSystem
+
+        return HttpCaseSystem.from_settings(settings)
+    return EmbeddedCaseDesk(engine)
 
 
 @functools.cache
