@@ -14,7 +14,7 @@ from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
-from callscribe.errors import CallscribeError, PermanentError
+from callscribe.errors import CallscribeError, CaseSystemUnavailable, PermanentError
 from callscribe.ledger import CallStatus
 from callscribe.pipeline import run_call
 from callscribe.runtime import Runtime, process_runtime
@@ -74,20 +74,32 @@ def record_call_failure(
     exc_value: BaseException,
     traceback: TracebackType | None,
 ) -> None:
-    """rq failure callback: permanent errors are not retried; the ledger gets the reason."""
+    """rq failure callback: permanent errors are not retried; the ledger gets the reason.
+
+    rq (2.12) runs this callback before it decides on a retry, with the same job object, so
+    setting ``retries_left`` to 0 here is what stops the retry of a permanent error. A write-back
+    still unavailable after the last retry is not a failed call: it stays ``writing-back`` in
+    the outbox, transcript and fields kept, until ``callscribe outbox --drain`` delivers it.
+    """
     call_id = str(job.args[0]) if job.args else "?"
     ledger = worker_runtime().ledger
     reason = _one_line(exc_value)
     permanent = isinstance(exc_value, PermanentError) or not isinstance(exc_value, CallscribeError)
     if permanent:
         job.retries_left = 0
+    record = ledger.get(call_id)
+    if not permanent and not job.retries_left and isinstance(exc_value, CaseSystemUnavailable):
+        log.warning("call %s: retries spent, left in the outbox: %s", call_id, reason)
+        if record is not None and record.fields is not None:
+            ledger.set_status(call_id, CallStatus.WRITING_BACK, error=f"in the outbox: {reason}")
+            return
     if permanent or not job.retries_left:
         log.warning("call %s: failed: %s", call_id, reason)
-        if ledger.get(call_id) is not None:
+        if record is not None:
             ledger.set_status(call_id, CallStatus.FAILED, error=reason)
     else:
         log.info("call %s: will retry (%s left): %s", call_id, job.retries_left, reason)
-        if ledger.get(call_id) is not None:
+        if record is not None:
             ledger.set_status(call_id, CallStatus.QUEUED, error=f"retrying after: {reason}")
 
 

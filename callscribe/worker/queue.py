@@ -23,8 +23,14 @@ JOB_NAME = "callscribe.worker.jobs.process_call"
 
 FAILURE_CALLBACK = "callscribe.worker.jobs.record_call_failure"
 
-RETRY_INTERVALS_S = [10, 30, 60]
-"""Seconds between attempts after a retryable failure (case system down, Redis blip)."""
+RETRY_INTERVALS_S = [10, 30, 60, 120, 300, 600, 900, 1800]
+"""Seconds between attempts after a retryable failure (case system down, Redis blip).
+
+About an hour in all, so a case system down for an hour costs these retries and nothing else:
+each retry resumes from the ledger and only writes back. Past the last one the call waits in the
+outbox (``callscribe outbox --drain``). Permanent errors are never retried (see
+:func:`callscribe.worker.jobs.record_call_failure`).
+"""
 
 
 def connect(url: str) -> Redis:
@@ -39,8 +45,19 @@ def job_id_for(call_id: str) -> str:
     return f"call-{call_id}"
 
 
-def enqueue_call(queue: Queue, call_id: str, *, job_timeout_s: int = defaults.JOB_TIMEOUT_S) -> Job:
-    """Queue one call. A call already queued or running is not queued twice."""
+def enqueue_call(
+    queue: Queue,
+    call_id: str,
+    *,
+    job_timeout_s: int = defaults.JOB_TIMEOUT_S,
+    retry_intervals_s: list[int] | None = None,
+) -> Job:
+    """Queue one call. A call already queued or running is not queued twice.
+
+    ``retry_intervals_s`` (default :data:`RETRY_INTERVALS_S`) spaces the retries after a
+    retryable failure; rq's scheduler (``worker --with-scheduler``) requeues them.
+    """
+    intervals = RETRY_INTERVALS_S if retry_intervals_s is None else retry_intervals_s
     job_id = job_id_for(call_id)
     existing = Job.fetch_many([job_id], connection=queue.connection, serializer=JSONSerializer)[0]
     if existing is not None and existing.get_status(refresh=True) in {
@@ -57,7 +74,7 @@ def enqueue_call(queue: Queue, call_id: str, *, job_timeout_s: int = defaults.JO
         job_timeout=job_timeout_s,
         result_ttl=defaults.JOB_RESULT_TTL_S,
         failure_ttl=defaults.JOB_RESULT_TTL_S,
-        retry=Retry(max=len(RETRY_INTERVALS_S), interval=RETRY_INTERVALS_S),
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
         on_failure=Callback(FAILURE_CALLBACK),
         description=f"process call {call_id}",
     )
