@@ -251,6 +251,59 @@ def show(call_id: str) -> None:
     _echo_json(case.to_dict())
 
 
+@main.command()
+@click.option("--drain", is_flag=True, help="Write the pending cases back now.")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="With --drain: try again every SECONDS until nothing is pending.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the list or the drain as JSON.")
+def outbox(drain: bool, every: float | None, as_json: bool) -> None:
+    """List calls whose case the case system does not have yet; --drain writes them back.
+
+    Exits 1 when a drain leaves write-backs pending (the case system is still unavailable).
+    """
+    import time
+
+    from callscribe.casesystem.outbox import Outbox
+    from callscribe.runtime import open_runtime
+
+    with _reported():
+        runtime = open_runtime(_settings())
+        box = Outbox(runtime.ledger, runtime.case_system)
+        if not drain:
+            pending = box.pending()
+            if as_json:
+                _echo_json([{**vars(p), "since": p.since.isoformat()} for p in pending])
+                return
+            for p in pending:
+                click.echo(f"{p.call_id}\t{p.status}\tattempts={p.attempts}\t{p.note or ''}")
+            click.echo(f"{len(pending)} pending write-back(s)", err=True)
+            return
+        while True:
+            report = box.drain()
+            if as_json:
+                _echo_json(vars(report))
+            else:
+                for call_id in report.delivered:
+                    click.echo(f"delivered {call_id}")
+                for call_id in report.kept_by_case_system:
+                    click.echo(f"kept by the case system {call_id}")
+                for call_id, reason in report.rejected.items():
+                    click.echo(f"rejected {call_id}: {reason}")
+                if report.remaining:
+                    click.echo(
+                        f"{len(report.remaining)} still pending: {report.stopped_because}", err=True
+                    )
+            if not report.remaining or every is None:
+                break
+            time.sleep(every)
+    if report.remaining:
+        sys.exit(1)
+
+
 @main.group(name="eval")
 def eval_group() -> None:
     """Measure the stages against labelled data."""
