@@ -53,3 +53,9 @@ CASE_SYSTEM_BACKOFF_S = 0.5
 
 CASE_SYSTEM_BACKOFF_MAX_S = 30.0
 """Seconds. Longest single wait in-process, Retry-After included; a longer Retry-After goes to rq."""
+
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+"""Whisper decoding temperatures, tried in turn when a decode fails its quality checks."""
+
+WHISPER_PROMPT = "您好。这里是北京12345市民服务热线。请问您反映什么问题。"
+"""Initial prompt: Simplified, punctuated with single-token marks only (see transcribe.prompt)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -16,23 +17,21 @@ import numpy.typing as npt
 from callscribe import defaults
 from callscribe.errors import ModelError
 from callscribe.schema import CallAudio, Segment, Speaker, Transcript, Word
-from callscribe.transcribe.postprocess import (
-    add_final_punctuation,
-    is_hallucination,
-    to_simplified,
-)
+from callscribe.transcribe.postprocess import RawSegment, clean_segment
+from callscribe.transcribe.prompt import DEFAULT_PROMPT
 from callscribe.transcribe.turns import merge_channel_segments
 
 __all__ = [
+    "DEFAULT_PROMPT",
     "FasterWhisperEngine",
     "TranscribeOptions",
     "Transcriber",
+    "count_model_load",
     "model_load_count",
+    "resolve_device",
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PROMPT = "您好，这里是北京12345市民服务热线。请问您反映什么问题？"
 
 _loads = 0
 _loads_lock = threading.Lock()
@@ -43,7 +42,8 @@ def model_load_count() -> int:
     return _loads
 
 
-def _count_load() -> None:
+def count_model_load() -> None:
+    """Record one model load (both engines call it)."""
     global _loads
     with _loads_lock:
         _loads += 1
@@ -51,7 +51,10 @@ def _count_load() -> None:
 
 @dataclass(frozen=True)
 class TranscribeOptions:
-    """How Whisper decodes a call. Frozen: one instance is shared by every job of a worker."""
+    """How Whisper decodes a call, shared by both engines. Frozen: one instance serves every job.
+
+    The defaults are the measured best for the packaged base model (docs/benchmarks.md).
+    """
 
     # decoding
     language: str = defaults.WHISPER_LANGUAGE
@@ -59,10 +62,25 @@ class TranscribeOptions:
     initial_prompt: str | None = DEFAULT_PROMPT
     condition_on_previous_text: bool = False
     word_timestamps: bool = False
+    split_turns_on_words: bool = True
+    """Two-channel calls are decoded with word timings so turns can be cut at pauses (turns.py)."""
+    temperature: tuple[float, ...] = defaults.TEMPERATURES
+    compression_ratio_threshold: float | None = 2.4
     # hallucination gates
     vad_filter: bool = True
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 2000
+    vad_speech_pad_ms: int = 400
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
+
+    def vad_parameters(self) -> dict[str, float | int]:
+        """faster-whisper's VadOptions, also used by the reference engine's VAD gate."""
+        return {
+            "threshold": self.vad_threshold,
+            "min_silence_duration_ms": self.vad_min_silence_ms,
+            "speech_pad_ms": self.vad_speech_pad_ms,
+        }
 
 
 class Transcriber(Protocol):
@@ -91,7 +109,7 @@ class FasterWhisperEngine:
 
         self.model_dir = model_dir
         self.options = options or TranscribeOptions()
-        resolved_device = _resolve_device(device)
+        resolved_device = resolve_device(device)
         if compute_type == "default":
             compute_type = "float16" if resolved_device == "cuda" else "int8"
         started = time.perf_counter()
@@ -105,7 +123,7 @@ class FasterWhisperEngine:
             )
         except (RuntimeError, ValueError, OSError) as err:
             raise ModelError(f"cannot load Whisper model from {model_dir}: {err}") from err
-        _count_load()
+        count_model_load()
         self.device = resolved_device
         self.compute_type = compute_type
         log.info(
@@ -117,8 +135,12 @@ class FasterWhisperEngine:
         )
 
     def transcribe(self, audio: CallAudio) -> Transcript:
+        engine = self
+        if len(audio.channels) > 1 and self.options.split_turns_on_words:
+            engine = copy.copy(self)
+            engine.options = dataclasses.replace(self.options, word_timestamps=True)
         per_channel = [
-            self.transcribe_channel(channel, speaker)
+            engine.transcribe_channel(channel, speaker)
             for channel, speaker in zip(audio.channels, audio.speakers, strict=True)
         ]
         segments = merge_channel_segments(per_channel)
@@ -139,51 +161,55 @@ class FasterWhisperEngine:
             language=opts.language,
             task="transcribe",
             beam_size=opts.beam_size,
+            best_of=opts.beam_size,
+            temperature=list(opts.temperature),
+            compression_ratio_threshold=opts.compression_ratio_threshold,
             initial_prompt=opts.initial_prompt,
             condition_on_previous_text=opts.condition_on_previous_text,
             word_timestamps=opts.word_timestamps,
             vad_filter=opts.vad_filter,
+            vad_parameters=opts.vad_parameters() if opts.vad_filter else None,
             no_speech_threshold=opts.no_speech_threshold,
             log_prob_threshold=opts.log_prob_threshold,
         )
         out: list[Segment] = []
         for raw in raw_segments:
-            segment = _to_segment(raw, speaker, opts)
+            segment = clean_segment(
+                _raw_segment(raw),
+                speaker,
+                no_speech_threshold=opts.no_speech_threshold,
+                log_prob_threshold=opts.log_prob_threshold,
+            )
             if segment is not None:
                 out.append(segment)
         return out
 
 
-def _to_segment(raw: Any, speaker: Speaker | None, opts: TranscribeOptions) -> Segment | None:
-    text = to_simplified(str(raw.text).strip())
-    if not text or is_hallucination(text):
-        return None
-    if raw.no_speech_prob > opts.no_speech_threshold and raw.avg_logprob < opts.log_prob_threshold:
-        return None
+def _raw_segment(raw: Any) -> RawSegment:
     words = None
     if raw.words is not None:
-        words = [
+        words = tuple(
             Word(
                 start=float(w.start),
                 end=float(w.end),
-                word=to_simplified(w.word),
+                word=str(w.word),
                 probability=float(w.probability),
             )
             for w in raw.words
-        ]
-    return Segment(
+        )
+    return RawSegment(
         start=float(raw.start),
         end=float(raw.end),
-        text=add_final_punctuation(text),
-        speaker=speaker,
-        confidence=min(1.0, max(0.0, math.exp(float(raw.avg_logprob)))),
-        words=words,
+        text=str(raw.text),
         avg_logprob=float(raw.avg_logprob),
         no_speech_prob=float(raw.no_speech_prob),
+        compression_ratio=float(raw.compression_ratio),
+        words=words,
     )
 
 
-def _resolve_device(device: str) -> str:
+def resolve_device(device: str) -> str:
+    """Turn ``auto`` into ``cuda`` when CTranslate2 sees a GPU, else ``cpu``."""
     if device != "auto":
         return device
     try:

@@ -1,33 +1,81 @@
-"""Mandarin clean-up of Whisper output: Simplified characters, punctuation, hallucinations."""
+"""Mandarin clean-up of Whisper output: Simplified characters, punctuation, hallucinations.
+
+Every function here is engine-agnostic: faster-whisper and the openai-whisper reference engine
+hand their raw segments to :func:`clean_segment`, so both are judged by the same rules.
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 import re
+import unicodedata
+from dataclasses import dataclass
 
 import opencc
 
-__all__ = ["add_final_punctuation", "is_hallucination", "to_simplified"]
+from callscribe.schema import Segment, Speaker, Word
+
+__all__ = [
+    "RawSegment",
+    "add_final_punctuation",
+    "clean_segment",
+    "collapse_repetitions",
+    "confidence_from_logprob",
+    "is_hallucination",
+    "is_repetition_loop",
+    "repair_broken_punctuation",
+    "strip_hallucinations",
+    "to_simplified",
+]
 
 _FINAL_PUNCTUATION = "。！？!?…；;，,、：:"
+_PUNCT_OR_SPACE = re.compile(r"[\s\W_]+", re.UNICODE)
 
-# Text Whisper produces from silence or noise, learnt from subtitle credits in its training data.
-_HALLUCINATION_PATTERNS = [
+# Subtitle credits and channel plugs Whisper learnt from its training data and emits on silence,
+# music or noise. Matched against a normalised form (NFKC, Simplified, lower case, no spaces or
+# punctuation), so "字幕由 Amara.org 社区提供", "字幕由Amara．org社區提供" are one variant.
+_HALLUCINATIONS = [
     re.compile(p)
     for p in (
-        r"字幕.{0,8}(由|by|BY|By)",
-        r"(Amara|amara)\.?(org)?",
-        r"请不吝.{0,6}(点赞|订阅)",
-        r"(点赞|订阅|转发|打赏).{0,4}(订阅|转发|打赏|支持)",
-        r"明镜.{0,3}点点栏目",
-        r"字幕(制作|提供|翻译|校对)",
-        r"(中文|简体)字幕",
-        r"感谢(收看|观看|您的观看)",
-        r"谢谢(大家)?(收看|观看)",
-        r"(下期|下集)再见",
+        r"(小编)?字幕(由|by|提供|制作|翻译|校对|校订|组|志愿者)[^。！？]{0,20}",
+        r"[^。！？]{0,10}amara(org)?(社区)?(提供)?(的字幕)?",
+        r"请?不吝(点赞|订阅|转发|打赏)+[^。！？]{0,16}",
+        r"(点赞|订阅|转发|打赏){2,}[^。！？]{0,12}",
+        r"[^。！？]{0,8}明镜(与|和|及)?点点栏目",
+        r"明镜需要您的支持(欢迎订阅明镜)?",
+        r"欢迎订阅[^。！？]{0,10}(频道|栏目)",
+        r"请订阅我的频道",
+        r"(中文|简体|繁体)字幕[^。！？]{0,10}",
+        r"(感谢|谢谢)(大家|您|你)?的?(收看|观看|收听)",
+        r"(下期|下集|下次)(节目)?再见",
         r"索兰娅",
+        r"优优独播剧场(yoyotelevisionseriesexclusive)?",
+        r"(作词|作曲|词曲|编曲|演唱)(李宗盛|林夕)",
     )
 ]
+
+_MIN_CONTENT_CHARS = 2
+"""Characters a segment must keep after removing hallucinations, else it is dropped."""
+
+_LOOP_MIN_REPEATS = {1: 8, 2: 5}
+"""Consecutive repeats that make a run a loop, by unit length; longer units loop at 4."""
+
+_LOOP_SHARE = 0.5
+"""A segment whose text is mostly one repeated run is a decoding loop, dropped entirely."""
+
+
+@dataclass(frozen=True)
+class RawSegment:
+    """What either engine decoded for one stretch of audio, before clean-up."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float = 1.0
+    words: tuple[Word, ...] | None = None
 
 
 @functools.cache
@@ -40,6 +88,10 @@ def to_simplified(text: str) -> str:
     return str(_converter().convert(text))
 
 
+def _normalise(text: str) -> str:
+    return _PUNCT_OR_SPACE.sub("", to_simplified(unicodedata.normalize("NFKC", text)).lower())
+
+
 def add_final_punctuation(text: str) -> str:
     """End a sentence with 。 when Whisper left it bare; never touch the characters."""
     stripped = text.rstrip()
@@ -48,6 +100,125 @@ def add_final_punctuation(text: str) -> str:
     return stripped + "。"
 
 
+_BROKEN_COMMA = re.compile(r"(?<=[\u4e00-\u9fff])[\uff21-\uff3a\uff41-\uff5a](?=[\u4e00-\u9fff]|$)")
+
+
+def repair_broken_punctuation(text: str) -> str:
+    """Turn a lone fullwidth Latin letter between Chinese characters back into "，".
+
+    Whisper's tokenizer spells "，" (U+FF0C) as three byte tokens; a small model sometimes picks
+    the right first two bytes and a wrong third, which decodes as a fullwidth letter such as
+    "Ｇ" (U+FF27). No Mandarin sentence has a lone fullwidth letter between two characters, so
+    this restores the punctuation mark that was meant and changes no Chinese character.
+    """
+    return _BROKEN_COMMA.sub("，", text)
+
+
 def is_hallucination(text: str) -> bool:
-    """True for the subtitle credits Whisper invents on silence, music or noise."""
-    return any(p.search(text) for p in _HALLUCINATION_PATTERNS)
+    """True when the text holds a known subtitle credit or channel plug, in any variant."""
+    norm = _normalise(text)
+    return any(p.search(norm) for p in _HALLUCINATIONS)
+
+
+def strip_hallucinations(text: str) -> str:
+    """Remove known hallucinated phrases; return "" when nothing of substance is left.
+
+    Works on the normalised text, so a phrase is removed together with its punctuation; what
+    remains is returned only if it holds at least two word characters.
+    """
+    if not is_hallucination(text):
+        return text
+    norm = _normalise(text)
+    for pattern in _HALLUCINATIONS:
+        norm = pattern.sub("", norm)
+    if len(norm) < _MIN_CONTENT_CHARS:
+        return ""
+    # Rebuild from the original text by dropping each hallucinated clause (split on punctuation).
+    clauses = re.split(r"(?<=[。！？!?，,；;])", text)
+    kept = [c for c in clauses if c.strip() and not is_hallucination(c)]
+    return "".join(kept).strip()
+
+
+def _longest_run(text: str) -> tuple[int, int, int]:
+    """(start, unit length, repeats) of the longest consecutive repetition in ``text``."""
+    best = (0, 0, 0)
+    best_cover = 0
+    n = len(text)
+    for unit in range(1, min(16, n // 2) + 1):
+        i = 0
+        while i + unit <= n:
+            repeats = 1
+            while text[i + repeats * unit : i + (repeats + 1) * unit] == text[i : i + unit]:
+                repeats += 1
+            if repeats > 1 and repeats * unit > best_cover:
+                best, best_cover = (i, unit, repeats), repeats * unit
+            i += max(1, (repeats - 1) * unit) if repeats > 1 else 1
+    return best
+
+
+def _is_loop_run(unit: int, repeats: int) -> bool:
+    return unit > 0 and repeats >= _LOOP_MIN_REPEATS.get(unit, 4)
+
+
+def is_repetition_loop(text: str) -> bool:
+    """True when most of the text is one unit repeated over and over (a decoding loop)."""
+    norm = _normalise(text)
+    if not norm:
+        return False
+    _start, unit, repeats = _longest_run(norm)
+    return _is_loop_run(unit, repeats) and unit * repeats / len(norm) > _LOOP_SHARE
+
+
+def collapse_repetitions(text: str) -> str:
+    """Cut every looping run down to two occurrences of its unit (好的好的好的好的… -> 好的好的)."""
+    out = text
+    for _ in range(8):
+        start, unit, repeats = _longest_run(out)
+        if not _is_loop_run(unit, repeats):
+            break
+        out = out[: start + 2 * unit] + out[start + repeats * unit :]
+    return out
+
+
+def confidence_from_logprob(avg_logprob: float) -> float:
+    """Segment confidence in 0..1: the geometric mean of its token probabilities."""
+    return min(1.0, max(0.0, math.exp(avg_logprob)))
+
+
+def clean_segment(
+    raw: RawSegment,
+    speaker: Speaker | None,
+    *,
+    no_speech_threshold: float,
+    log_prob_threshold: float,
+) -> Segment | None:
+    """Apply every defence to one decoded segment; None when nothing trustworthy is left.
+
+    Order: drop silence judged by the model (high no-speech probability together with low
+    log-probability), Simplified characters, drop decoding loops, remove subtitle credits,
+    repair broken commas, end with punctuation.
+    """
+    if raw.no_speech_prob > no_speech_threshold and raw.avg_logprob < log_prob_threshold:
+        return None
+    text = to_simplified(raw.text.strip())
+    if not text or is_repetition_loop(text):
+        return None
+    text = strip_hallucinations(collapse_repetitions(text))
+    if not _normalise(text):
+        return None
+    words = None
+    if raw.words is not None:
+        words = [
+            Word(start=w.start, end=w.end, word=to_simplified(w.word), probability=w.probability)
+            for w in raw.words
+        ]
+    return Segment(
+        start=raw.start,
+        end=raw.end,
+        text=add_final_punctuation(repair_broken_punctuation(text)),
+        speaker=speaker,
+        confidence=confidence_from_logprob(raw.avg_logprob),
+        words=words,
+        avg_logprob=raw.avg_logprob,
+        no_speech_prob=raw.no_speech_prob,
+    )
