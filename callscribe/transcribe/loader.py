@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callscribe.errors import ConfigurationError
 from callscribe.transcribe.engine import FasterWhisperEngine, TranscribeOptions, Transcriber
 from callscribe.transcribe.model import resolve_model_dir
+from callscribe.transcribe.prompt import build_initial_prompt
 
-__all__ = ["load_transcriber"]
+if TYPE_CHECKING:
+    from callscribe.settings import Settings
+
+__all__ = ["load_transcriber", "options_from_settings", "transcriber_from_settings"]
 
 
 @functools.cache
@@ -22,7 +27,13 @@ def load_transcriber(
     cpu_threads: int = 0,
     options: TranscribeOptions | None = None,
 ) -> Transcriber:
-    """Return the process-wide transcriber for these settings, loading the model on first use."""
+    """Return the process-wide transcriber for these settings, loading the model on first use.
+
+    Args:
+        engine: ``faster-whisper`` (default) or ``openai`` (the PyTorch reference engine).
+        model: ``CALLSCRIBE_MODEL``: a CTranslate2 directory for either engine (the openai
+            engine converts it once), or an openai-whisper ``.pt`` checkpoint for ``openai``.
+    """
     if engine == "faster-whisper":
         return FasterWhisperEngine(
             resolve_model_dir(model, cache_dir),
@@ -31,4 +42,45 @@ def load_transcriber(
             cpu_threads=cpu_threads,
             options=options,
         )
+    if engine == "openai":
+        from callscribe.transcribe.convert import ensure_openai_checkpoint
+        from callscribe.transcribe.openai_engine import OpenAIWhisperEngine
+
+        if model is not None and Path(model).expanduser().is_file():
+            checkpoint = Path(model).expanduser()
+        else:
+            model_dir = resolve_model_dir(model, cache_dir)
+            checkpoint = ensure_openai_checkpoint(model_dir, model_dir.parent)
+        fp16 = None if compute_type == "default" else compute_type == "float16"
+        return OpenAIWhisperEngine(
+            checkpoint, device=device, fp16=fp16, cpu_threads=cpu_threads, options=options
+        )
     raise ConfigurationError(f"CALLSCRIBE_ENGINE: unknown engine {engine!r}")
+
+
+def options_from_settings(
+    settings: Settings, *, word_timestamps: bool = False
+) -> TranscribeOptions:
+    """Decoding options as the settings ask for them (prompt, vocabulary, beam size)."""
+    return TranscribeOptions(
+        beam_size=settings.beam_size,
+        word_timestamps=word_timestamps,
+        initial_prompt=build_initial_prompt(
+            settings.prompt or None,
+            use_vocabulary=settings.use_vocabulary,
+            vocabulary_file=settings.vocabulary_file,
+        ),
+    )
+
+
+def transcriber_from_settings(settings: Settings, *, word_timestamps: bool = False) -> Transcriber:
+    """The process-wide transcriber the settings describe."""
+    return load_transcriber(
+        settings.engine,
+        settings.model,
+        settings.cache_dir,
+        settings.device,
+        settings.compute_type,
+        settings.cpu_threads,
+        options_from_settings(settings, word_timestamps=word_timestamps),
+    )

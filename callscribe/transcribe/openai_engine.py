@@ -1,0 +1,186 @@
+"""The reference engine: openai-whisper on PyTorch, running the packaged weights.
+
+Used to check faster-whisper (same weights, same text at float32) and to measure what
+CTranslate2 buys. It applies the same VAD gate (faster-whisper's Silero VAD) and the same
+clean-up as the default engine, so the two differ only in how they decode.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from callscribe.errors import ModelError
+from callscribe.schema import CallAudio, Segment, Speaker, Transcript, Word
+from callscribe.transcribe.engine import TranscribeOptions, count_model_load
+from callscribe.transcribe.postprocess import RawSegment, clean_segment
+from callscribe.transcribe.turns import merge_channel_segments
+
+__all__ = ["OpenAIWhisperEngine"]
+
+log = logging.getLogger(__name__)
+
+_SAMPLE_RATE = 16_000
+
+
+class OpenAIWhisperEngine:
+    """openai-whisper, float32 on CPU (float16 on CUDA), from a converted checkpoint."""
+
+    name = "openai-whisper"
+
+    def __init__(
+        self,
+        checkpoint: Path,
+        *,
+        device: str = "cpu",
+        fp16: bool | None = None,
+        cpu_threads: int = 0,
+        options: TranscribeOptions | None = None,
+    ) -> None:
+        import torch
+        import whisper
+
+        self.checkpoint = checkpoint
+        self.options = options or TranscribeOptions()
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if cpu_threads > 0:
+            torch.set_num_threads(cpu_threads)
+        started = time.perf_counter()
+        try:
+            self._model = whisper.load_model(str(checkpoint), device=device)
+        except (RuntimeError, ValueError, OSError, KeyError) as err:
+            raise ModelError(f"cannot load openai-whisper checkpoint {checkpoint}: {err}") from err
+        heads = torch.load(str(checkpoint), map_location="cpu", weights_only=True).get(
+            "alignment_heads"
+        )
+        if heads:
+            dims = self._model.dims
+            mask = torch.zeros(dims.n_text_layer, dims.n_text_head, dtype=torch.bool)
+            for layer, head in heads:
+                mask[layer, head] = True
+            self._model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+        count_model_load()
+        self.device = device
+        self.fp16 = (device == "cuda") if fp16 is None else fp16
+        self.compute_type = "float16" if self.fp16 else "float32"
+        log.info(
+            "loaded openai-whisper %s on %s in %.1fs",
+            checkpoint.name,
+            device,
+            time.perf_counter() - started,
+        )
+
+    def transcribe(self, audio: CallAudio) -> Transcript:
+        per_channel = [
+            self.transcribe_channel(channel, speaker)
+            for channel, speaker in zip(audio.channels, audio.speakers, strict=True)
+        ]
+        return Transcript(
+            duration=audio.duration,
+            segments=merge_channel_segments(per_channel),
+            language=self.options.language,
+            engine=self.name,
+            model=self.checkpoint.name,
+        )
+
+    def transcribe_channel(
+        self, samples: npt.NDArray[np.float32], speaker: Speaker | None
+    ) -> list[Segment]:
+        opts = self.options
+        chunks: list[dict[str, int]] | None = None
+        if opts.vad_filter:
+            from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+            chunks = get_speech_timestamps(samples, VadOptions(**opts.vad_parameters()))
+            if not chunks:
+                return []
+            pieces, _meta = collect_chunks(samples, chunks)
+            samples = np.concatenate(pieces, axis=0).astype(np.float32)
+        raws = [_raw_segment(s) for s in self._decode(samples)["segments"]]
+        if chunks is not None:
+            raws = _restore_times(raws, chunks)
+        out: list[Segment] = []
+        for raw in raws:
+            segment = clean_segment(
+                raw,
+                speaker,
+                no_speech_threshold=opts.no_speech_threshold,
+                log_prob_threshold=opts.log_prob_threshold,
+            )
+            if segment is not None:
+                out.append(segment)
+        return out
+
+    def _decode(self, samples: npt.NDArray[np.float32]) -> dict[str, Any]:
+        import whisper
+
+        opts = self.options
+        result: dict[str, Any] = whisper.transcribe(
+            self._model,
+            samples,
+            verbose=None,
+            language=opts.language,
+            task="transcribe",
+            temperature=opts.temperature,
+            compression_ratio_threshold=opts.compression_ratio_threshold,
+            logprob_threshold=opts.log_prob_threshold,
+            no_speech_threshold=opts.no_speech_threshold,
+            condition_on_previous_text=opts.condition_on_previous_text,
+            initial_prompt=opts.initial_prompt,
+            word_timestamps=opts.word_timestamps,
+            fp16=self.fp16,
+            beam_size=opts.beam_size if opts.beam_size > 1 else None,
+            best_of=opts.beam_size if opts.beam_size > 1 else None,
+        )
+        return result
+
+
+def _raw_segment(seg: dict[str, Any]) -> RawSegment:
+    words = None
+    if "words" in seg:
+        words = tuple(
+            Word(
+                start=float(w["start"]),
+                end=float(w["end"]),
+                word=str(w["word"]),
+                probability=float(w["probability"]),
+            )
+            for w in seg["words"]
+        )
+    return RawSegment(
+        start=float(seg["start"]),
+        end=float(seg["end"]),
+        text=str(seg["text"]),
+        avg_logprob=float(seg["avg_logprob"]),
+        no_speech_prob=float(seg["no_speech_prob"]),
+        compression_ratio=float(seg["compression_ratio"]),
+        words=words,
+    )
+
+
+def _restore_times(raws: list[RawSegment], chunks: list[dict[str, int]]) -> list[RawSegment]:
+    """Map times in the VAD-joined audio back to the call's own clock."""
+    from dataclasses import replace
+
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    ts_map = SpeechTimestampsMap(chunks, _SAMPLE_RATE)
+
+    def at(t: float, *, is_end: bool = False) -> float:
+        return float(ts_map.get_original_time(t, is_end=is_end))
+
+    out = []
+    for raw in raws:
+        words = None
+        if raw.words is not None:
+            words = tuple(
+                replace(w, start=at(w.start), end=at(w.end, is_end=True)) for w in raw.words
+            )
+        out.append(replace(raw, start=at(raw.start), end=at(raw.end, is_end=True), words=words))
+    return out
