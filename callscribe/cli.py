@@ -77,33 +77,28 @@ def main(log_level: str) -> None:
 @main.command()
 @click.argument("audio", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the transcript as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "srt", "vtt", "text"]),
+    default=None,
+    help="Output format (default text; --json is --format json).",
+)
 @click.option("--words", is_flag=True, help="Include word timings and probabilities.")
-def transcribe(audio: Path, as_json: bool, words: bool) -> None:
+def transcribe(audio: Path, as_json: bool, fmt: str | None, words: bool) -> None:
     """Transcribe one call and print its transcript."""
     from callscribe.audio import decode_call_audio
-    from callscribe.transcribe import TranscribeOptions, load_transcriber
+    from callscribe.transcribe.export import export_transcript
+    from callscribe.transcribe.loader import transcriber_from_settings
 
     settings = _settings()
     with _reported():
         decoded = decode_call_audio(
             audio, agent_channel=settings.agent_channel, max_seconds=settings.max_call_seconds
         )
-        transcriber = load_transcriber(
-            settings.engine,
-            settings.model,
-            settings.cache_dir,
-            settings.device,
-            settings.compute_type,
-            settings.cpu_threads,
-            TranscribeOptions(beam_size=settings.beam_size, word_timestamps=words),
-        )
+        transcriber = transcriber_from_settings(settings, word_timestamps=words)
         transcript = transcriber.transcribe(decoded)
-    if as_json:
-        _echo_json(transcript.to_dict(words=words))
-        return
-    for seg in transcript.segments:
-        who = f"{seg.speaker}: " if seg.speaker else ""
-        click.echo(f"[{seg.start:7.2f} -> {seg.end:7.2f}] {who}{seg.text}")
+    click.echo(export_transcript(transcript, "json" if as_json else fmt or "text", words=words))
 
 
 @main.command()
@@ -307,6 +302,37 @@ def outbox(drain: bool, every: float | None, as_json: bool) -> None:
 @main.group(name="eval")
 def eval_group() -> None:
     """Measure the stages against labelled data."""
+
+
+@eval_group.command(name="asr")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_asr(manifest: Path, as_json: bool) -> None:
+    """Character error rate of the configured engine on MANIFEST.tsv (file, transcript)."""
+    from callscribe.transcribe.evaluate import evaluate_asr, format_report, read_manifest
+    from callscribe.transcribe.loader import transcriber_from_settings
+
+    settings = _settings()
+    with _reported():
+        report = evaluate_asr(read_manifest(manifest), transcriber_from_settings(settings))
+    if as_json:
+        _echo_json(report.to_dict())
+        return
+    click.echo(format_report(report))
+
+
+@main.command()
+@click.argument(
+    "manifest", type=click.Path(path_type=Path), default=Path("fixtures/speech/manifest.tsv")
+)
+@click.option("--engine", "engines", multiple=True, help="Engines to run (default both).")
+def bench(manifest: Path, engines: tuple[str, ...]) -> None:
+    """Speed, real-time factor and peak memory of faster-whisper vs the openai reference engine."""
+    from callscribe.transcribe.bench import ENGINES, format_bench, run_bench
+
+    with _reported():
+        results = run_bench(manifest, engines or ENGINES)
+    click.echo(format_bench(results))
 
 
 @main.command()

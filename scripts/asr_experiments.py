@@ -1,0 +1,63 @@
+"""Run the ASR manifest under several decoding settings and print each one's total CER.
+
+Usage: python scripts/asr_experiments.py [NAME ...]   (docs/benchmarks.md, "## Transcription")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from callscribe.settings import get_settings
+from callscribe.transcribe.engine import FasterWhisperEngine, TranscribeOptions
+from callscribe.transcribe.evaluate import evaluate_asr, read_manifest
+from callscribe.transcribe.model import resolve_model_dir
+from callscribe.transcribe.postprocess import to_simplified
+from callscribe.transcribe.prompt import build_initial_prompt
+
+OLD_PROMPT = "您好，这里是北京12345市民服务热线。请问您反映什么问题？"
+BASE = TranscribeOptions()
+EXPERIMENTS: dict[str, TranscribeOptions] = {
+    "raw": TranscribeOptions(
+        beam_size=1, initial_prompt=None, vad_filter=False, temperature=(0.0,)
+    ),
+    "greedy+fallback": TranscribeOptions(beam_size=1, initial_prompt=None, vad_filter=False),
+    "beam5": TranscribeOptions(initial_prompt=None, vad_filter=False),
+    "beam5+vad": TranscribeOptions(initial_prompt=None),
+    "beam5+vad+old_prompt": TranscribeOptions(initial_prompt=OLD_PROMPT),
+    "default": BASE,
+    "default+vocab": dataclasses.replace(
+        BASE, initial_prompt=build_initial_prompt(use_vocabulary=True)
+    ),
+    "prompt_simple": dataclasses.replace(BASE, initial_prompt="以下是普通话的句子。"),
+    "beam8": dataclasses.replace(BASE, beam_size=8),
+    "beam5_nofallback": dataclasses.replace(BASE, temperature=(0.0,)),
+    "vad_pad200": dataclasses.replace(BASE, vad_speech_pad_ms=200),
+    "vad_pad800": dataclasses.replace(BASE, vad_speech_pad_ms=800),
+    "vad_thr0.35": dataclasses.replace(BASE, vad_threshold=0.35),
+}
+
+
+def main(names: list[str]) -> None:
+    settings = get_settings()
+    entries = read_manifest(Path("fixtures/speech/manifest.tsv"))
+    model_dir = resolve_model_dir(settings.model, settings.cache_dir)
+    engine = FasterWhisperEngine(model_dir, device="cpu", compute_type="int8")
+    for name in names or list(EXPERIMENTS):
+        engine.options = EXPERIMENTS[name]
+        started = time.perf_counter()
+        report = evaluate_asr(entries, engine)
+        took = time.perf_counter() - started
+        sys.stdout.write(
+            f"{name}: CER {report.cer:.2%} ({report.errors}/{report.ref_chars}) in {took:.1f}s\n"
+        )
+        for clip in report.clips:
+            trad = "T" if to_simplified(clip.hypothesis) != clip.hypothesis else " "
+            sys.stdout.write(f"   {clip.cer:6.1%} {trad} {clip.file}: {clip.hypothesis}\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
