@@ -1,64 +1,172 @@
-"""The embedded case desk's store: cases in SQLite (default) or PostgreSQL via SQLAlchemy."""
+"""The embedded case desk: cases in SQLite (default) or PostgreSQL, their review and audit trail.
+
+The worker writes machine-filled cases (:meth:`EmbeddedCaseDesk.put_case`, the same operation
+as ``PUT /api/cases/{call_id}``); operators review them (:meth:`~EmbeddedCaseDesk.edit_fields`,
+:meth:`~EmbeddedCaseDesk.set_status`). Every change leaves a :class:`CaseEventRow`.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from callscribe.casesystem.base import CaseSubmission, StoredCase
-from callscribe.db import Base, utcnow
+from callscribe.casesystem.models import ACTIVE_STATUSES, CaseEventRow, CaseRow, CaseStatus
+from callscribe.db import iso_utc
+from callscribe.errors import CaseNotFound, CaseStateConflict, WriteBackConflict
+from callscribe.ledger import CallRow
+from callscribe.schema import CaseFields
 
-__all__ = ["CaseRow", "EmbeddedCaseDesk"]
+__all__ = ["EDITABLE_FIELDS", "CaseFilter", "CaseRow", "EmbeddedCaseDesk"]
+
+log = logging.getLogger(__name__)
+
+EDITABLE_FIELDS = tuple(
+    name
+    for name in CaseFields.__dataclass_fields__
+    if name not in ("evidence", "confidence", "extractor")
+)
+"""Work-order fields an operator may correct."""
+
+_PUT_ATTEMPTS = 3
+"""Tries of one write when concurrent first writes of a call race on the unique call id."""
+
+_INDEXED_MAX_CHARS = 64
 
 
-class CaseRow(Base):
-    __tablename__ = "cases"
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases a list shows, newest first. ``None`` means any."""
 
-    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    call_id: Mapped[str] = mapped_column(String(128), unique=True, index=True)
-    status: Mapped[str] = mapped_column(String(32), index=True)
-    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
-    transcript: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
-
-    def to_stored(self) -> StoredCase:
-        return StoredCase(
-            case_id=self.case_id,
-            call_id=self.call_id,
-            status=self.status,
-            fields=dict(self.fields),
-            transcript=dict(self.transcript),
-            created_at=self.created_at.isoformat(),
-            updated_at=self.updated_at.isoformat(),
-        )
+    status: tuple[str, ...] = ()
+    category: str | None = None
+    district: str | None = None
+    appeal_type: str | None = None
+    urgency: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 class EmbeddedCaseDesk:
-    """A :class:`~callscribe.casesystem.base.CaseSystem` writing straight to the local store."""
+    """A :class:`~callscribe.casesystem.base.CaseSystem` writing straight to the local store.
 
-    def __init__(self, engine: Engine) -> None:
+    Args:
+        engine: the store (shared with the call ledger).
+        actor: who in-process writes are attributed to in the audit trail.
+    """
+
+    def __init__(self, engine: Engine, *, actor: str = "worker") -> None:
         self.engine = engine
+        self.actor = actor
+
+    # The write-back contract
 
     def upsert_case(self, submission: CaseSubmission) -> StoredCase:
+        stored, _created = self.put_case(
+            submission.call_id,
+            fields=submission.fields.to_dict(),
+            transcript=submission.transcript.to_dict(),
+            metadata=submission.metadata,
+            actor=self.actor,
+        )
+        return stored
+
+    def put_case(
+        self,
+        call_id: str,
+        *,
+        fields: dict[str, Any],
+        transcript: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        actor: str,
+    ) -> tuple[StoredCase, bool]:
+        """Create or update the machine's case for a call. Returns (case, created).
+
+        A repeated write of what is stored answers the stored case whatever its status, so a
+        retry after a lost response succeeds.
+
+        Raises:
+            WriteBackConflict: the case is past auto-filled and the write would change it.
+        """
+        for attempt in range(1, _PUT_ATTEMPTS + 1):
+            try:
+                return self._put_once(call_id, fields, transcript, metadata or {}, actor)
+            except IntegrityError:
+                if attempt == _PUT_ATTEMPTS:
+                    raise
+                log.info("call %s: concurrent first write; retrying as an update", call_id)
+        raise AssertionError("unreachable")
+
+    def _put_once(
+        self,
+        call_id: str,
+        fields: dict[str, Any],
+        transcript: dict[str, Any],
+        metadata: dict[str, Any],
+        actor: str,
+    ) -> tuple[StoredCase, bool]:
         with Session(self.engine) as session, session.begin():
-            row = session.scalars(
-                select(CaseRow).where(CaseRow.call_id == submission.call_id)
-            ).first()
+            row = _locked(session, call_id)
             if row is None:
-                row = CaseRow(case_id=str(uuid.uuid4()), call_id=submission.call_id)
+                row = CaseRow(
+                    case_id=str(uuid.uuid4()),
+                    call_id=call_id,
+                    status=CaseStatus.AUTO_FILLED,
+                    fields=fields,
+                    machine_fields=fields,
+                    transcript=transcript,
+                    case_metadata=metadata,
+                    revision=1,
+                )
+                _index(row, fields)
                 session.add(row)
-            row.status = submission.status
-            row.fields = submission.fields.to_dict()
-            row.transcript = submission.transcript.to_dict()
+                session.flush()
+                session.add(
+                    CaseEventRow(
+                        case_id=row.case_id,
+                        actor=actor,
+                        action="created",
+                        to_status=CaseStatus.AUTO_FILLED,
+                    )
+                )
+                log.info("call %s: case %s created", call_id, row.case_id)
+                return row.to_stored(), True
+            if row.machine_fields == fields and row.transcript == transcript:
+                return row.to_stored(), False
+            if row.status not in ACTIVE_STATUSES:
+                raise WriteBackConflict(
+                    f"case for call {call_id} is {row.status}: an operator owns it now, "
+                    "so the machine's fields are not written over it"
+                )
+            for name in EDITABLE_FIELDS:
+                if row.fields.get(name) != fields.get(name):
+                    session.add(
+                        CaseEventRow(
+                            case_id=row.case_id,
+                            actor=actor,
+                            action="machine-update",
+                            field=name,
+                            machine_value=fields.get(name),
+                            old_value=row.fields.get(name),
+                            new_value=fields.get(name),
+                        )
+                    )
+            row.fields = fields
+            row.machine_fields = fields
+            row.transcript = transcript
+            row.case_metadata = metadata
+            row.revision += 1
+            _index(row, fields)
             session.flush()
-            return row.to_stored()
+            log.info("call %s: case %s updated by the machine", call_id, row.case_id)
+            return row.to_stored(), False
 
     def get_case(self, call_id: str) -> StoredCase | None:
         with Session(self.engine) as session:
@@ -67,4 +175,245 @@ class EmbeddedCaseDesk:
 
     def count_cases(self, call_id: str) -> int:
         with Session(self.engine) as session:
-            return len(session.scalars(select(CaseRow).where(CaseRow.call_id == call_id)).all())
+            count = session.scalar(
+                select(func.count()).select_from(CaseRow).where(CaseRow.call_id == call_id)
+            )
+            return int(count or 0)
+
+    # Review
+
+    def edit_fields(
+        self,
+        call_id: str,
+        edits: dict[str, Any],
+        *,
+        actor: str,
+        revision: int | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply an operator's corrections; a case still auto-filled moves to in-review.
+
+        Raises:
+            CaseNotFound: no case for the call.
+            CaseStateConflict: the case is decided (reopen it first) or ``revision`` is stale.
+        """
+        unknown = sorted(set(edits) - set(EDITABLE_FIELDS))
+        if unknown:
+            raise ValueError(f"not editable: {', '.join(unknown)}")
+        with Session(self.engine) as session, session.begin():
+            row = _require(session, call_id, revision)
+            if row.status in (CaseStatus.CONFIRMED, CaseStatus.REJECTED):
+                raise CaseStateConflict(
+                    f"case for call {call_id} is {row.status}; move it back to in-review first"
+                )
+            if row.status == CaseStatus.AUTO_FILLED:
+                _move(session, row, CaseStatus.IN_REVIEW, actor, None)
+            machine = row.machine_fields or {}
+            changed = {k: v for k, v in edits.items() if row.fields.get(k) != v}
+            for name, value in changed.items():
+                session.add(
+                    CaseEventRow(
+                        case_id=row.case_id,
+                        actor=actor,
+                        action="field-edit",
+                        field=name,
+                        machine_value=machine.get(name),
+                        old_value=row.fields.get(name),
+                        new_value=value,
+                        note=note,
+                    )
+                )
+            if changed:
+                row.fields = {**row.fields, **changed}
+                _index(row, row.fields)
+                row.revision += 1
+            session.flush()
+            return self._detail(session, row)
+
+    def set_status(
+        self,
+        call_id: str,
+        status: str,
+        *,
+        actor: str,
+        revision: int | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Move a case along its lifecycle (see :attr:`CaseStatus.TRANSITIONS`).
+
+        Raises:
+            CaseNotFound: no case for the call.
+            CaseStateConflict: the move is not allowed from the current status, or stale.
+        """
+        with Session(self.engine) as session, session.begin():
+            row = _require(session, call_id, revision)
+            if status not in CaseStatus.TRANSITIONS.get(row.status, ()):
+                raise CaseStateConflict(
+                    f"case for call {call_id} is {row.status}; it cannot move to {status}"
+                )
+            _move(session, row, status, actor, note)
+            row.revision += 1
+            session.flush()
+            return self._detail(session, row)
+
+    # Reading
+
+    def list_cases(
+        self, where: CaseFilter, *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of case summaries, newest first, and how many match in all."""
+        conditions: list[ColumnElement[bool]] = []
+        if where.status:
+            conditions.append(CaseRow.status.in_(where.status))
+        for column, value in (
+            (CaseRow.category, where.category),
+            (CaseRow.district, where.district),
+            (CaseRow.appeal_type, where.appeal_type),
+            (CaseRow.urgency, where.urgency),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if where.since is not None:
+            conditions.append(CaseRow.created_at >= where.since)
+        if where.until is not None:
+            conditions.append(CaseRow.created_at < where.until)
+        with Session(self.engine) as session:
+            total = session.scalar(select(func.count()).select_from(CaseRow).where(*conditions))
+            rows = session.scalars(
+                select(CaseRow)
+                .where(*conditions)
+                .order_by(CaseRow.created_at.desc(), CaseRow.case_id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return [_summary(r) for r in rows], int(total or 0)
+
+    def case_detail(self, call_id: str) -> dict[str, Any]:
+        """Everything a review page shows for one case, its audit trail included.
+
+        Raises:
+            CaseNotFound: no case for the call.
+        """
+        with Session(self.engine) as session:
+            return self._detail(session, _require(session, call_id, None))
+
+    def audio_path(self, call_id: str) -> str | None:
+        """Where the call's audio is stored, from the ledger (never from a client)."""
+        with Session(self.engine) as session:
+            return session.scalar(select(CallRow.audio_path).where(CallRow.call_id == call_id))
+
+    def _detail(self, session: Session, row: CaseRow) -> dict[str, Any]:
+        events = session.scalars(
+            select(CaseEventRow)
+            .where(CaseEventRow.case_id == row.case_id)
+            .order_by(CaseEventRow.id)
+        ).all()
+        has_audio = session.scalar(select(CallRow.call_id).where(CallRow.call_id == row.call_id))
+        fields = dict(row.fields)
+        machine = dict(row.machine_fields or {})
+        segments = [
+            {"index": i, **{k: s.get(k) for k in ("start", "end", "speaker", "text", "confidence")}}
+            for i, s in enumerate(row.transcript.get("segments") or [])
+        ]
+        return {
+            **_summary(row),
+            "fields": {k: fields.get(k) for k in EDITABLE_FIELDS},
+            "machine_fields": {k: machine.get(k) for k in EDITABLE_FIELDS},
+            "edited_fields": [k for k in EDITABLE_FIELDS if fields.get(k) != machine.get(k)],
+            "evidence": fields.get("evidence") or {},
+            "confidence": fields.get("confidence") or {},
+            "extractor": fields.get("extractor"),
+            "transcript": {
+                "duration": row.transcript.get("duration"),
+                "language": row.transcript.get("language"),
+                "text": row.transcript.get("text"),
+                "segments": segments,
+            },
+            "metadata": dict(row.case_metadata or {}),
+            "audio_url": f"/api/desk/cases/{row.call_id}/audio" if has_audio else None,
+            "allowed_statuses": list(CaseStatus.TRANSITIONS.get(row.status, ())),
+            "history": [_event(e) for e in events],
+        }
+
+
+def _locked(session: Session, call_id: str) -> CaseRow | None:
+    return session.scalars(
+        select(CaseRow).where(CaseRow.call_id == call_id).with_for_update()
+    ).first()
+
+
+def _require(session: Session, call_id: str, revision: int | None) -> CaseRow:
+    row = _locked(session, call_id)
+    if row is None:
+        raise CaseNotFound(f"no case for call {call_id}")
+    if revision is not None and revision != row.revision:
+        raise CaseStateConflict(
+            f"case for call {call_id} is at revision {row.revision}, not {revision}; "
+            "someone changed it meanwhile: reload it"
+        )
+    return row
+
+
+def _move(session: Session, row: CaseRow, status: str, actor: str, note: str | None) -> None:
+    session.add(
+        CaseEventRow(
+            case_id=row.case_id,
+            actor=actor,
+            action="status",
+            from_status=row.status,
+            to_status=status,
+            note=note,
+        )
+    )
+    row.status = status
+    if status == CaseStatus.IN_REVIEW:
+        row.reviewer = actor
+
+
+def _index(row: CaseRow, fields: dict[str, Any]) -> None:
+    """Copy the fields the lists filter on into their own indexed columns."""
+    row.category = _indexed(fields.get("category"))
+    row.district = _indexed(fields.get("district"))
+    row.appeal_type = _indexed(fields.get("appeal_type"))
+    row.urgency = _indexed(fields.get("urgency"))
+
+
+def _indexed(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return value[:_INDEXED_MAX_CHARS]
+
+
+def _summary(row: CaseRow) -> dict[str, Any]:
+    fields = row.fields or {}
+    return {
+        "case_id": row.case_id,
+        "call_id": row.call_id,
+        "status": row.status,
+        "revision": row.revision,
+        "reviewer": row.reviewer,
+        "title": fields.get("title") or "",
+        "summary": fields.get("summary") or "",
+        "district": row.district,
+        "category": row.category,
+        "appeal_type": row.appeal_type,
+        "urgency": row.urgency,
+        "duration": (row.transcript or {}).get("duration"),
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
+    }
+
+
+def _event(event: CaseEventRow) -> dict[str, Any]:
+    return {
+        "at": iso_utc(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "field": event.field,
+        "machine_value": event.machine_value,
+        "old_value": event.old_value,
+        "new_value": event.new_value,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "note": event.note,
+    }
