@@ -1,0 +1,263 @@
+"""Who may use the case desk: people (operators, QA) with passwords, services with tokens.
+
+- People sign in with a password (argon2id hashes) and get a session token, sent back as a
+  bearer token or in an HttpOnly, SameSite=Strict cookie (for the browser pages).
+- Services (the worker's write-back, call recorders) use long random tokens made by
+  ``callscribe tokens add``; ``CALLSCRIBE_DESK_WORKER_TOKEN`` may name one more for the worker.
+- Only SHA-256 digests of tokens are stored; the token itself is shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from callscribe.casesystem.models import SessionRow, TokenRow, UserRow
+from callscribe.db import utcnow
+from callscribe.errors import ConfigurationError
+
+__all__ = [
+    "PEOPLE_ROLES",
+    "SERVICE_ROLES",
+    "SESSION_COOKIE",
+    "AuthStore",
+    "Principal",
+    "current_principal",
+    "require",
+]
+
+log = logging.getLogger(__name__)
+
+PEOPLE_ROLES = ("operator", "qa")
+SERVICE_ROLES = ("worker", "recorder")
+SESSION_COOKIE = "callscribe_session"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MIN_PASSWORD_CHARS = 8
+
+_SERVICE_PREFIX = "cst_"
+_SESSION_PREFIX = "css_"
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password: equalises timing for unknown users")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whoever a request acts for."""
+
+    name: str
+    role: str
+    kind: str
+    """``user`` (a person signed in) or ``service`` (a token)."""
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names them."""
+        return self.name if self.kind == "user" else f"token:{self.name}"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    token: str
+    expires_at: datetime
+    principal: Principal
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_name(name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise ConfigurationError(
+            f"name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit"
+        )
+
+
+class AuthStore:
+    """Users, service tokens and sessions in the store.
+
+    Args:
+        engine: the store.
+        worker_token: an extra worker token from the settings (compared in constant time).
+        session_hours: how long a sign-in lasts.
+    """
+
+    def __init__(
+        self, engine: Engine, *, worker_token: str | None = None, session_hours: float = 12.0
+    ) -> None:
+        self.engine = engine
+        self._worker_token = worker_token
+        self.session_lifetime = timedelta(hours=session_hours)
+
+    def add_user(self, username: str, role: str, password: str) -> None:
+        """Create a person's account.
+
+        Raises:
+            ConfigurationError: bad name, role or password, or the name is taken.
+        """
+        _check_name(username)
+        if role not in PEOPLE_ROLES:
+            raise ConfigurationError(f"role {role!r}: choose one of {', '.join(PEOPLE_ROLES)}")
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise ConfigurationError(f"password: at least {MIN_PASSWORD_CHARS} characters")
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.add(
+                    UserRow(username=username, role=role, password_hash=_hasher.hash(password))
+                )
+        except IntegrityError as err:
+            raise ConfigurationError(f"user {username!r} exists already") from err
+
+    def list_users(self) -> list[tuple[str, str, bool]]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(UserRow).order_by(UserRow.username)).all()
+            return [(r.username, r.role, r.active) for r in rows]
+
+    def add_token(self, name: str, role: str) -> str:
+        """Create a service token and return it; only its digest is kept.
+
+        Raises:
+            ConfigurationError: bad name or role, or the name is taken.
+        """
+        _check_name(name)
+        if role not in SERVICE_ROLES:
+            raise ConfigurationError(f"role {role!r}: choose one of {', '.join(SERVICE_ROLES)}")
+        token = _SERVICE_PREFIX + secrets.token_urlsafe(32)
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.add(
+                    TokenRow(
+                        token_id=str(uuid.uuid4()), name=name, role=role, token_hash=_digest(token)
+                    )
+                )
+        except IntegrityError as err:
+            raise ConfigurationError(f"token {name!r} exists already") from err
+        return token
+
+    def revoke_token(self, name: str) -> bool:
+        """Revoke a service token by name. Returns whether one was active."""
+        with Session(self.engine) as session, session.begin():
+            row = session.scalars(select(TokenRow).where(TokenRow.name == name)).first()
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = utcnow()
+            return True
+
+    def list_tokens(self) -> list[tuple[str, str, bool]]:
+        """(name, role, active) of every service token."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(TokenRow).order_by(TokenRow.name)).all()
+            return [(r.name, r.role, r.revoked_at is None) for r in rows]
+
+    def sign_in(self, username: str, password: str) -> SignIn | None:
+        """Check a password and open a session; None when either is wrong."""
+        with Session(self.engine) as session, session.begin():
+            user = session.get(UserRow, username) if NAME_PATTERN.match(username) else None
+            if user is None or not user.active:
+                _verify(_DUMMY_HASH, password)
+                return None
+            if not _verify(user.password_hash, password):
+                return None
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = _hasher.hash(password)
+            now = utcnow()
+            session.execute(
+                delete(SessionRow).where(
+                    SessionRow.username == username, SessionRow.expires_at < now
+                )
+            )
+            token = _SESSION_PREFIX + secrets.token_urlsafe(32)
+            expires_at = now + self.session_lifetime
+            session.add(
+                SessionRow(session_hash=_digest(token), username=username, expires_at=expires_at)
+            )
+            log.info("user %s signed in", username)
+            return SignIn(token, expires_at, Principal(username, user.role, "user"))
+
+    def sign_out(self, token: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(SessionRow).where(SessionRow.session_hash == _digest(token)))
+
+    def authenticate(self, token: str) -> Principal | None:
+        """Whom a bearer or cookie token stands for; None when unknown, revoked or expired."""
+        if self._worker_token and hmac.compare_digest(token.encode(), self._worker_token.encode()):
+            return Principal("settings", "worker", "service")
+        digest = _digest(token)
+        with Session(self.engine) as session:
+            if token.startswith(_SERVICE_PREFIX):
+                row = session.scalars(select(TokenRow).where(TokenRow.token_hash == digest)).first()
+                if row is None or row.revoked_at is not None:
+                    return None
+                return Principal(row.name, row.role, "service")
+            if token.startswith(_SESSION_PREFIX):
+                found = session.execute(
+                    select(SessionRow.expires_at, UserRow)
+                    .join(UserRow, UserRow.username == SessionRow.username)
+                    .where(SessionRow.session_hash == digest)
+                ).first()
+                if found is None or not found[1].active:
+                    return None
+                expires_at, user = found
+                if expires_at.tzinfo is None:
+                    expires_at = expires_at.replace(tzinfo=utcnow().tzinfo)
+                if expires_at <= utcnow():
+                    return None
+                return Principal(user.username, user.role, "user")
+        return None
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+_bearer = HTTPBearer(auto_error=False, description="A session token or a service token.")
+
+
+def current_principal(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+) -> Principal:
+    """The request's principal, from ``Authorization: Bearer`` or the session cookie."""
+    token = credentials.credentials if credentials is not None else None
+    token = token or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(
+            401, "sign in, or send a bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    store: AuthStore = request.app.state.auth
+    principal = store.authenticate(token)
+    if principal is None:
+        raise HTTPException(
+            401, "token unknown, revoked or expired", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal
+
+
+def require(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency admitting only the given roles (403 for the others)."""
+
+    def dependency(principal: Principal = Depends(current_principal)) -> Principal:  # noqa: B008
+        if principal.role not in roles:
+            raise HTTPException(403, f"role {principal.role!r} may not do this")
+        return principal
+
+    return dependency

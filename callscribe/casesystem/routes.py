@@ -1,0 +1,250 @@
+"""The case desk's routes: the write-back contract and the read/review API for the pages.
+
+- ``/api/cases/{call_id}``: the contract every case system implements (PUT by the worker).
+- ``/api/desk/...``: lists, one case with transcript and history, corrections, status moves,
+  and the call's audio (HTTP range requests, so a player can seek).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from callscribe.casesystem.api_models import (
+    CALL_ID_PATTERN,
+    CaseDetail,
+    CasePage,
+    CaseWrite,
+    DeskOptions,
+    ErrorBody,
+    FieldEditRequest,
+    StatusChange,
+    StoredCaseBody,
+)
+from callscribe.casesystem.auth import Principal, require
+from callscribe.casesystem.embedded import CaseFilter, EmbeddedCaseDesk
+from callscribe.casesystem.models import CaseStatus
+from callscribe.errors import CaseNotFound
+from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
+
+__all__ = ["contract_router", "desk_router"]
+
+log = logging.getLogger(__name__)
+
+CallId = Annotated[str, Path(pattern=CALL_ID_PATTERN, description="The call id (idempotency key).")]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (401, "No valid bearer token or session."),
+        (403, "The token's role may not do this."),
+        (404, "No case for that call id."),
+        (409, "The case's state forbids this."),
+        (422, "The request does not validate; `detail` says where."),
+    )
+}
+
+_AUDIO_TYPES = {
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".amr": "audio/amr",
+    ".awb": "audio/amr-wb",
+}
+
+_TimeQuery = Query(description="ISO 8601; without an offset it is taken as UTC.")
+
+contract_router = APIRouter(prefix="/api/cases", tags=["write-back contract"], responses=_ERRORS)
+desk_router = APIRouter(prefix="/api/desk", tags=["case desk"], responses=_ERRORS)
+
+worker_only = require("worker")
+readers = require("worker", "operator", "qa")
+people = require("operator", "qa")
+operators = require("operator")
+
+
+def _desk(request: Request) -> EmbeddedCaseDesk:
+    desk: EmbeddedCaseDesk = request.app.state.desk
+    return desk
+
+
+@contract_router.put(
+    "/{call_id}",
+    response_model=StoredCaseBody,
+    responses={201: {"model": StoredCaseBody, "description": "Created."}},
+    summary="Create or update the case of a call (idempotent on the call id)",
+)
+def put_case(
+    call_id: CallId,
+    body: CaseWrite,
+    request: Request,
+    principal: Annotated[Principal, Depends(worker_only)],
+) -> JSONResponse:
+    """Writes the machine's case. 200 when it updated (or already held exactly this), 201 when it
+    created it; 409 when an operator has the case (in-review, confirmed, rejected)."""
+    if body.call_id != call_id:
+        raise HTTPException(
+            422, f"body call_id {body.call_id!r} differs from the path's {call_id!r}"
+        )
+    stored, created = _desk(request).put_case(
+        call_id,
+        fields=body.fields.model_dump(mode="json"),
+        transcript=body.transcript.model_dump(mode="json"),
+        metadata=body.metadata,
+        actor=principal.actor,
+    )
+    return JSONResponse(stored.to_dict(), status_code=201 if created else 200)
+
+
+@contract_router.get("/{call_id}", response_model=StoredCaseBody, summary="The case of a call")
+def get_case(
+    call_id: CallId,
+    request: Request,
+    _principal: Annotated[Principal, Depends(readers)],
+) -> dict[str, Any]:
+    stored = _desk(request).get_case(call_id)
+    if stored is None:
+        raise CaseNotFound(f"no case for call {call_id}")
+    return stored.to_dict()
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as err:
+        raise HTTPException(422, f"{name}: out of range") from err
+
+
+@desk_router.get("/cases", response_model=CasePage, summary="List cases, newest first")
+def list_cases(
+    request: Request,
+    _principal: Annotated[Principal, Depends(people)],
+    status: Annotated[list[str] | None, Query(description="Repeat for several.")] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, Query(max_length=64)] = None,
+    appeal_type: Annotated[str | None, Query(max_length=64)] = None,
+    urgency: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[datetime | None, _TimeQuery] = None,
+    until: Annotated[datetime | None, _TimeQuery] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    where = CaseFilter(
+        status=tuple(status or ()),
+        category=category,
+        district=district,
+        appeal_type=appeal_type,
+        urgency=urgency,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
+    )
+    items, total = _desk(request).list_cases(where, limit=limit, offset=offset)
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + len(items) if offset + len(items) < total else None,
+    }
+
+
+@desk_router.get("/options", response_model=DeskOptions, summary="Values for filters and forms")
+def options(_principal: Annotated[Principal, Depends(people)]) -> dict[str, Any]:
+    return {
+        "statuses": list(CaseStatus.ALL),
+        "districts": list(DISTRICTS),
+        "categories": list(CATEGORIES),
+        "appeal_types": list(APPEAL_TYPES),
+        "urgencies": list(URGENCIES),
+    }
+
+
+@desk_router.get("/cases/{call_id}", response_model=CaseDetail, summary="One case for review")
+def case_detail(
+    call_id: CallId,
+    request: Request,
+    _principal: Annotated[Principal, Depends(people)],
+) -> dict[str, Any]:
+    return _desk(request).case_detail(call_id)
+
+
+@desk_router.patch(
+    "/cases/{call_id}/fields", response_model=CaseDetail, summary="Correct fields (operators)"
+)
+def edit_fields(
+    call_id: CallId,
+    body: FieldEditRequest,
+    request: Request,
+    principal: Annotated[Principal, Depends(operators)],
+) -> dict[str, Any]:
+    """Changes only the fields sent; each change is recorded with the machine's value. A case
+    still auto-filled moves to in-review; a confirmed or rejected one must be reopened first."""
+    return _desk(request).edit_fields(
+        call_id,
+        body.fields.model_dump(exclude_unset=True),
+        actor=principal.actor,
+        revision=body.revision,
+        note=body.note,
+    )
+
+
+@desk_router.post(
+    "/cases/{call_id}/status", response_model=CaseDetail, summary="Move a case (operators)"
+)
+def set_status(
+    call_id: CallId,
+    body: StatusChange,
+    request: Request,
+    principal: Annotated[Principal, Depends(operators)],
+) -> dict[str, Any]:
+    """auto-filled -> in-review -> confirmed | rejected; a decided case goes back to in-review."""
+    return _desk(request).set_status(
+        call_id, body.status, actor=principal.actor, revision=body.revision, note=body.note
+    )
+
+
+@desk_router.api_route(
+    "/cases/{call_id}/audio",
+    methods=["GET", "HEAD"],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"audio/*": {}}, "description": "The recording."},
+        206: {"content": {"audio/*": {}}, "description": "Part of it (Range)."},
+        416: {"description": "The range is outside the file."},
+    },
+    summary="The call's recording (supports Range)",
+)
+def case_audio(
+    call_id: CallId,
+    request: Request,
+    _principal: Annotated[Principal, Depends(people)],
+) -> Response:
+    """The audio of the case's call. The file is found through the call ledger by call id;
+    nothing the client sends names a path."""
+    desk = _desk(request)
+    if desk.get_case(call_id) is None:
+        raise CaseNotFound(f"no case for call {call_id}")
+    stored = desk.audio_path(call_id)
+    path = FilePath(stored) if stored else None
+    if path is None or not path.is_file():
+        if stored:
+            log.warning("call %s: audio listed in the ledger is missing", call_id)
+        raise HTTPException(404, f"no audio stored for call {call_id}")
+    return FileResponse(
+        path,
+        media_type=_AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+        headers={"Cache-Control": "private, no-store"},
+        content_disposition_type="inline",
+        filename=f"{call_id}{path.suffix.lower()}",
+    )
