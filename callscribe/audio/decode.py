@@ -8,7 +8,9 @@ cut short, too long and all-silent calls are refused with one line saying why.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -40,6 +42,7 @@ def decode_call_audio(
     agent_channel: str = "left",
     max_seconds: float = defaults.MAX_CALL_SECONDS,
     raw_format: RawFormat | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> CallAudio:
     """Decode a call recording into 16 kHz float32 channels.
 
@@ -52,6 +55,8 @@ def decode_call_audio(
         agent_channel: ``left`` or ``right``: which channel of a stereo call is the agent.
         max_seconds: longer calls are refused.
         raw_format: for headerless G.711, its encoding and rate (from the sidecar).
+        metadata: the call's sidecar metadata; its ``agent_channel`` (derived from
+            ``channel_roles`` at intake) and raw G.711 format override the arguments.
 
     Raises:
         AudioDecodeError: the file is missing, empty, cut short, or not audio we can read.
@@ -59,6 +64,12 @@ def decode_call_audio(
             silent throughout.
     """
     path = Path(path)
+    if metadata:
+        agent_channel = str(metadata.get("agent_channel") or agent_channel)
+        try:
+            raw_format = RawFormat.from_metadata(dict(metadata)) or raw_format
+        except ValueError as err:
+            raise AudioDecodeError(f"{path.name}: {err}") from err
     samples, rate, codec = read_samples(path, max_seconds=max_seconds, raw_format=raw_format)
     if samples.shape[0] == 0:
         raise AudioRejectedError(f"{path.name}: zero-length audio")
