@@ -87,7 +87,10 @@ def _transcribe(
 ) -> Transcript:
     started = time.perf_counter()
     audio = decode_call_audio(
-        Path(record.audio_path), agent_channel=agent_channel, max_seconds=max_seconds
+        Path(record.audio_path),
+        agent_channel=agent_channel,
+        max_seconds=max_seconds,
+        metadata=record.metadata,
     )
     transcript = transcriber.transcribe(audio)
     log.info(
