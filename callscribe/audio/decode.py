@@ -194,6 +194,8 @@ def _read_with_av(path: Path, max_seconds: float, sniffed: str | None) -> tuple[
             if not container.streams.audio:
                 raise AudioDecodeError(f"{path.name}: no audio stream ({what})")
             stream = container.streams.audio[0]
+            if stream.codec_context is None:
+                raise AudioDecodeError(f"{path.name}: unsupported audio codec ({what})")
             if container.duration:
                 _check_duration(path, container.duration / av.time_base, max_seconds)
             codec = stream.codec_context.name
