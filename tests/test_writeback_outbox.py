@@ -224,3 +224,18 @@ def test_a_failed_write_back_is_retried_from_the_ledger_without_transcribing_aga
     assert sent and sent == stored.transcript.text, "not the transcript the ledger kept"
     final = runtime.ledger.get(record.call_id)
     assert final is not None and final.status == CallStatus.DONE and final.attempts == 3
+
+
+def test_drain_every_keeps_trying_until_the_system_is_back(
+    http_env: dict[str, str], fake: FakeCaseSystem
+) -> None:
+    runtime = _runtime()
+    call_ids = _seed(runtime.ledger, 2)
+    fake.plan.extend(Step("503") for _ in range(4))  # two drains of two requests each fail
+
+    result = CliRunner().invoke(main, ["outbox", "--drain", "--every", "0.1"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"delivered {c}" for c in call_ids]
+    assert len(fake.puts()) == 6
+    assert fake.creations == dict.fromkeys(call_ids, 1)
