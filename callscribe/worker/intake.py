@@ -62,11 +62,13 @@ def register_call_file(
     data_dir: Path,
     metadata: dict[str, Any] | None = None,
     max_bytes: int | None = None,
+    source_name: str | None = None,
 ) -> tuple[CallRecord, bool]:
     """Record ``path`` as a call and keep its audio under ``data_dir/audio``.
 
     Returns (record, created): ``created`` is False when the call was known already (by its
     ``call_id``, or by the same audio bytes), which makes this file a duplicate.
+    ``source_name`` is the name to remember (default the file's own).
 
     Raises:
         AudioDecodeError: the file is missing or empty.
@@ -105,7 +107,7 @@ def register_call_file(
     return ledger.register(
         call_id,
         audio_path=str(stored.resolve()),
-        source_name=path.name,
+        source_name=source_name or path.name,
         sha256=sha256,
         metadata=metadata,
     )

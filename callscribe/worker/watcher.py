@@ -186,6 +186,7 @@ class Watcher:
                 data_dir=self.data_dir,
                 metadata=metadata,
                 max_bytes=self.max_bytes,
+                source_name=original,
             )
         except PermanentError as err:
             self._fail(path, str(err).replace(path.name, original))
