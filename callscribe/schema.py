@@ -211,6 +211,8 @@ class CaseFields:
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     confidence: dict[str, float] = field(default_factory=dict)
     extractor: str = "rules"
+    confirmed: list[str] = field(default_factory=list)
+    """Fields the caller confirmed (said, or agreed to the agent's read-back)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,70 +1,106 @@
-"""Rule-based extraction of work-order fields from a transcript (offline, deterministic)."""
+"""Work-order fields from a transcript: offline rules first, an optional LLM on top.
+
+``extract_case_fields`` is what ``callscribe extract`` and the pipeline call. Each filled field
+gets evidence (segment index, times, text) and a confidence in 0..1. When CALLSCRIBE_LLM_URL is
+set, an OpenAI-compatible model may refine the result; anything it gets wrong falls back to the
+rules (see :mod:`callscribe.summarize.llm`).
+"""
 
 from __future__ import annotations
 
-import re
+import logging
+from typing import TYPE_CHECKING
 
-from callscribe import defaults
-from callscribe.schema import DISTRICTS, CaseFields, Evidence, Segment, Transcript
-
-__all__ = ["extract_case_fields"]
-
-_DIGITS = {
-    "零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
-    "四": "4", "五": "5", "六": "6", "七": "7", "拐": "7", "八": "8", "九": "9",
-}  # fmt: skip
-_DIGIT_CHARS = "".join(_DIGITS) + "0123456789"
-_PHONE_RUN = re.compile(rf"[{_DIGIT_CHARS}][{_DIGIT_CHARS}\s,，、\-—]{{6,}}[{_DIGIT_CHARS}]")
-_APPEAL_CUES = (
-    ("举报", ("举报",)),
-    ("投诉", ("投诉",)),
-    ("表扬", ("表扬", "感谢", "锦旗")),
-    ("建议", ("建议",)),
-    ("咨询", ("咨询", "想问", "请问怎么", "怎么办理")),
-    ("求助", ("求助", "帮忙", "救", "困在")),
+from callscribe.schema import CaseFields, Transcript
+from callscribe.summarize.address import resolve_address
+from callscribe.summarize.classify import (
+    classify_appeal,
+    classify_category,
+    classify_urgency,
+    find_flags,
 )
+from callscribe.summarize.dialogue import Turn, cite, turns_of
+from callscribe.summarize.names import find_caller_name
+from callscribe.summarize.phone import find_callback_phone
+from callscribe.summarize.summary import write_summary, write_title
+
+if TYPE_CHECKING:
+    from callscribe.summarize.llm import LlmExtractor
+
+__all__ = ["extract_case_fields", "extract_offline"]
+
+log = logging.getLogger(__name__)
 
 
-def extract_case_fields(transcript: Transcript) -> CaseFields:
-    """Fill the work-order fields found in ``transcript``."""
-    fields = CaseFields()
-    for index, segment in enumerate(transcript.segments):
-        if fields.callback_phone is None:
-            phone = _find_phone(segment.text)
-            if phone:
-                fields.callback_phone = phone
-                _cite(fields, "callback_phone", index, segment, 0.7)
-        if fields.district is None:
-            district = next(
-                (d for d in DISTRICTS if d in segment.text or d[:-1] in segment.text), None
-            )
-            if district:
-                fields.district = district
-                _cite(fields, "district", index, segment, 0.6)
-        if fields.appeal_type == "其他":
-            for appeal, cues in _APPEAL_CUES:
-                if any(cue in segment.text for cue in cues):
-                    fields.appeal_type = appeal
-                    _cite(fields, "appeal_type", index, segment, 0.5)
-                    break
-    caller_text = "".join(s.text for s in transcript.segments if s.speaker != "agent")
-    fields.summary = ("来电人反映：" + caller_text)[: defaults.SUMMARY_MAX_CHARS]
-    fields.title = caller_text[: defaults.TITLE_MAX_CHARS]
+def extract_offline(transcript: Transcript) -> CaseFields:
+    """The rules-only extraction: deterministic, no network."""
+    turns = turns_of(transcript)
+    fields = CaseFields(extractor="rules")
+    phone = find_callback_phone(turns)
+    if phone is not None:
+        fields.callback_phone = phone.number
+        cite(fields, "callback_phone", phone.turns, phone.confidence)
+        if phone.confirmed:
+            fields.confirmed.append("callback_phone")
+    name = find_caller_name(turns)
+    if name is not None:
+        fields.caller_name = name.name
+        cite(fields, "caller_name", name.turns, name.confidence)
+    place = resolve_address(turns)
+    for key in ("district", "street", "community", "address"):
+        value = getattr(place, key)
+        if value is not None and place.evidence and place.confidence:
+            setattr(fields, key, value)
+            cite(fields, key, place.evidence[key], place.confidence[key])
+    if place.district and _district_confirmed(turns, place.district):
+        fields.confirmed.append("district")
+    urgency = classify_urgency(turns)
+    fields.urgency = urgency.value
+    cite(fields, "urgency", urgency.turns, urgency.confidence)
+    appeal = classify_appeal(turns, urgent=urgency.value == "紧急")
+    fields.appeal_type = appeal.value
+    cite(fields, "appeal_type", appeal.turns, appeal.confidence)
+    category = classify_category(turns)
+    fields.category = category.value
+    cite(fields, "category", category.turns, category.confidence)
+    for flag, (value, flag_turns) in find_flags(turns).items():
+        setattr(fields, flag, value)
+        cite(fields, flag, flag_turns, 0.8)
+    caller_turns = [t for t in turns if t.from_caller]
+    fields.title = write_title(fields, turns)
+    fields.summary = write_summary(fields, turns)
+    cite(fields, "summary", caller_turns, 0.5)
+    cite(fields, "title", caller_turns[:3], 0.5)
     return fields
 
 
-def _find_phone(text: str) -> str | None:
-    for match in _PHONE_RUN.finditer(text):
-        digits = "".join(_DIGITS.get(ch, ch) for ch in match.group() if ch in _DIGIT_CHARS)
-        if len(digits) == 11 and digits.startswith("1"):
-            return digits
-        if len(digits) == 8:
-            return digits
-        if len(digits) == 11 and digits.startswith("010"):
-            return digits[3:]
-    return None
+def _district_confirmed(turns: list[Turn], district: str) -> bool:
+    """The caller said the district, or agreed when the agent read it back."""
+    short = district[:-1]
+    for turn in turns:
+        if turn.speaker == "caller" and district in turn.text:
+            return True
+        if turn.speaker == "agent" and short in turn.text and turn.index + 1 < len(turns):
+            answer = turns[turn.index + 1]
+            agreed = answer.text.lstrip("，,。 嗯").startswith(("对", "是"))
+            if answer.speaker == "caller" and agreed:
+                return True
+    return False
 
 
-def _cite(fields: CaseFields, name: str, index: int, segment: Segment, confidence: float) -> None:
-    fields.evidence[name] = [Evidence(index, segment.start, segment.end, segment.text)]
-    fields.confidence[name] = confidence
+def extract_case_fields(transcript: Transcript, *, llm: LlmExtractor | None = None) -> CaseFields:
+    """Fill the work-order fields found in ``transcript``.
+
+    Args:
+        transcript: the call, turn by turn (speakers may be unknown).
+        llm: an LLM extractor to refine the rules' result; by default one is built from
+            CALLSCRIBE_LLM_URL when that is set, else the rules' result is returned.
+    """
+    fields = extract_offline(transcript)
+    if llm is None:
+        from callscribe.summarize.llm import extractor_from_settings
+
+        llm = extractor_from_settings()
+    if llm is None:
+        return fields
+    return llm.refine(transcript, fields)

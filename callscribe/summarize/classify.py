@@ -1,0 +1,175 @@
+"""Appeal type, category, urgency, callback and confidentiality from weighted cue words.
+
+The cue tables live in rules/cues.yaml and rules/categories.yaml. Each cue found in a turn adds
+its weight (the caller's turns in full, the agent's at ``agent_weight``); the highest total wins,
+ties go to the order in the rules. Urgency cues right after a negation (没有人受伤) do not count.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from callscribe.schema import APPEAL_TYPES, CATEGORIES
+from callscribe.summarize.dialogue import Turn
+from callscribe.summarize.rules import load_rules, weights
+
+__all__ = ["Decision", "classify_appeal", "classify_category", "classify_urgency", "find_flags"]
+
+
+@dataclass
+class Decision:
+    """A chosen label with the turns whose cues decided it, and a confidence."""
+
+    value: str
+    turns: list[Turn] = field(default_factory=list)
+    confidence: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _CueRules:
+    agent_weight: float
+    appeal: dict[str, dict[str, float]]
+    appeal_priority: list[str]
+    urgent_help_bonus: float
+    categories: dict[str, dict[str, float]]
+    urgency: dict[str, float]
+    urgency_threshold: float
+    negations: tuple[str, ...]
+    callback: dict[str, tuple[str, ...]]
+    secret_cues: tuple[str, ...]
+    secret_patterns: tuple[re.Pattern[str], ...]
+
+
+@functools.cache
+def _rules() -> _CueRules:
+    cues = load_rules("cues")
+    urgency = cues["urgency"]
+    secret = cues["confidential"]
+    return _CueRules(
+        agent_weight=float(cues["agent_weight"]),
+        appeal={str(k): weights(v) for k, v in cues["appeal_types"].items()},
+        appeal_priority=[str(a) for a in cues["appeal_priority"]],
+        urgent_help_bonus=float(cues["urgent_help_bonus"]),
+        categories={str(k): weights(v) for k, v in load_rules("categories").items()},
+        urgency=weights(urgency["cues"]),
+        urgency_threshold=float(urgency["threshold"]),
+        negations=tuple(urgency["negations"]),
+        callback={str(k): tuple(v) for k, v in cues["needs_callback"].items()},
+        secret_cues=tuple(secret["cues"]),
+        secret_patterns=tuple(re.compile(p) for p in secret["patterns"]),
+    )
+
+
+def _turn_weight(turn: Turn) -> float:
+    return 1.0 if turn.from_caller else _rules().agent_weight
+
+
+def _score(
+    turns: list[Turn], tables: dict[str, dict[str, float]]
+) -> tuple[dict[str, float], dict[str, list[Turn]]]:
+    scores: dict[str, float] = defaultdict(float)
+    where: dict[str, list[Turn]] = defaultdict(list)
+    for turn in turns:
+        w = _turn_weight(turn)
+        for label, table in tables.items():
+            hit = sum(weight for cue, weight in table.items() if cue in turn.text)
+            if hit:
+                scores[label] += hit * w
+                where[label].append(turn)
+    return scores, where
+
+
+def _decide(
+    scores: dict[str, float], where: dict[str, list[Turn]], order: list[str], default: str
+) -> Decision:
+    ranked = sorted(
+        (label for label in scores if scores[label] > 0),
+        key=lambda label: (-scores[label], order.index(label) if label in order else len(order)),
+    )
+    if not ranked:
+        return Decision(default, [], 0.3, dict(scores))
+    top = ranked[0]
+    second = scores[ranked[1]] if len(ranked) > 1 else 0.0
+    margin = (scores[top] - second) / scores[top]
+    confidence = 0.45 + 0.5 * margin * min(1.0, scores[top] / 4.0)
+    return Decision(top, where[top][:3], round(confidence, 3), dict(scores))
+
+
+def classify_appeal(turns: list[Turn], *, urgent: bool) -> Decision:
+    """诉求类型: 咨询 求助 投诉 举报 建议 表扬 其他."""
+    rules = _rules()
+    scores, where = _score(turns, rules.appeal)
+    if urgent:
+        scores["求助"] += rules.urgent_help_bonus
+    decision = _decide(scores, where, rules.appeal_priority, "其他")
+    assert decision.value in APPEAL_TYPES
+    return decision
+
+
+def classify_category(turns: list[Turn]) -> Decision:
+    """First-level category (住房物业 … 其他)."""
+    scores, where = _score(turns, _rules().categories)
+    decision = _decide(scores, where, list(CATEGORIES), "其他")
+    assert decision.value in CATEGORIES
+    return decision
+
+
+def _negated(text: str, at: int, negations: tuple[str, ...]) -> bool:
+    before = text[max(0, at - 3) : at]
+    return any(before.endswith(n) or n in before[-2:] for n in negations)
+
+
+def classify_urgency(turns: list[Turn]) -> Decision:
+    """紧急 when danger to people or property is described now, else 一般."""
+    rules = _rules()
+    table, negations, threshold = rules.urgency, rules.negations, rules.urgency_threshold
+    score = 0.0
+    cited: list[Turn] = []
+    for turn in turns:
+        if not turn.from_caller:
+            continue
+        for cue, weight in table.items():
+            for match in re.finditer(re.escape(cue), turn.text):
+                if _negated(turn.text, match.start(), negations):
+                    continue
+                score += weight
+                if turn not in cited:
+                    cited.append(turn)
+                break
+    if score >= threshold:
+        return Decision("紧急", cited[:3], round(min(0.97, 0.6 + 0.1 * score), 3))
+    return Decision("一般", [], round(0.9 - 0.2 * score, 3))
+
+
+def _answers(text: str, words: tuple[str, ...]) -> bool:
+    return text.lstrip("，,。 嗯啊哦").startswith(words)
+
+
+def find_flags(turns: list[Turn]) -> dict[str, tuple[bool, list[Turn]]]:
+    """needs_callback and confidential, only where the call discusses them."""
+    rules = _rules()
+    callback = rules.callback
+    flags: dict[str, tuple[bool, list[Turn]]] = {}
+    for turn in turns:
+        nxt = turns[turn.index + 1] if turn.index + 1 < len(turns) else None
+        asked = turn.speaker == "agent" and any(q in turn.text for q in callback["question"])
+        if asked and nxt is not None and nxt.from_caller:
+            if _answers(nxt.text, callback["answer_no"]):
+                flags["needs_callback"] = (False, [turn, nxt])
+            elif _answers(nxt.text, callback["answer_yes"]):
+                flags["needs_callback"] = (True, [turn, nxt])
+        if not turn.from_caller:
+            continue
+        if any(c in turn.text for c in callback["false"]):
+            flags["needs_callback"] = (False, [turn])
+        elif any(c in turn.text for c in callback["true"]):
+            flags["needs_callback"] = (True, [turn])
+        if any(c in turn.text for c in rules.secret_cues) or any(
+            p.search(turn.text) for p in rules.secret_patterns
+        ):
+            flags["confidential"] = (True, [turn])
+    return flags

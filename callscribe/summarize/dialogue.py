@@ -1,0 +1,45 @@
+"""The transcript as the extractors see it: numbered turns with speakers, times and clean text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callscribe.schema import CaseFields, Evidence, Speaker, Transcript
+
+__all__ = ["Turn", "cite", "turns_of"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One transcript segment, numbered as in the transcript."""
+
+    index: int
+    speaker: Speaker | None
+    text: str
+    start: float
+    end: float
+
+    @property
+    def from_caller(self) -> bool:
+        """Facts come from the caller; with unknown speakers every turn may be the caller's."""
+        return self.speaker != "agent"
+
+    @property
+    def evidence(self) -> Evidence:
+        return Evidence(self.index, self.start, self.end, self.text)
+
+
+def turns_of(transcript: Transcript) -> list[Turn]:
+    """Number the segments; whitespace inside Whisper text is kept (it separates words)."""
+    return [
+        Turn(i, seg.speaker, seg.text.strip(), seg.start, seg.end)
+        for i, seg in enumerate(transcript.segments)
+    ]
+
+
+def cite(fields: CaseFields, name: str, turns: list[Turn], confidence: float) -> None:
+    """Record where ``name`` came from (each turn once, in order) and how sure we are."""
+    seen: dict[int, Turn] = {t.index: t for t in turns}
+    if seen:
+        fields.evidence[name] = [seen[i].evidence for i in sorted(seen)]
+    fields.confidence[name] = round(max(0.0, min(1.0, confidence)), 3)

@@ -1,0 +1,137 @@
+"""Beijing's districts, streets/towns and communities, read from jionlp's bundled data.
+
+jionlp ships ``dictionary/china_location.txt`` (province > city > district > street > community,
+one level of tab indentation each). We read only the Beijing block, straight from the file, so
+that importing jionlp (slow, and it prints a banner) is not needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from callscribe.errors import ConfigurationError
+from callscribe.summarize.rules import load_rules
+
+__all__ = ["Gazetteer", "Place", "gazetteer"]
+
+PlaceKind = Literal["district", "street", "community"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """One administrative unit; ``exact`` when the key is its official full name."""
+
+    kind: PlaceKind
+    name: str
+    district: str
+    street: str | None = None
+    exact: bool = True
+
+
+@dataclass
+class Gazetteer:
+    """Keys as callers say them -> the places they may mean."""
+
+    keys: dict[str, list[Place]] = field(default_factory=dict)
+    districts: dict[str, str] = field(default_factory=dict)
+    streets: dict[str, list[str]] = field(default_factory=dict)
+    communities: int = 0
+    max_key: int = 0
+
+    def add(self, key: str, place: Place) -> None:
+        if len(key) < 2:
+            return
+        bucket = self.keys.setdefault(key, [])
+        if place not in bucket:
+            bucket.append(place)
+        self.max_key = max(self.max_key, len(key))
+
+
+def _location_file() -> Path:
+    spec = importlib.util.find_spec("jionlp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError("jionlp is not installed; it provides the address data")
+    path = Path(next(iter(spec.submodule_search_locations))) / "dictionary" / "china_location.txt"
+    if not path.exists():
+        raise ConfigurationError(f"{path}: jionlp's location data is missing")
+    return path
+
+
+def _beijing_lines(path: Path) -> list[str]:
+    lines: list[str] = []
+    inside = False
+    with path.open(encoding="utf-8") as handle:
+        for raw in handle:
+            line = raw.rstrip("\r\n")
+            if not line.startswith("\t"):
+                if inside:
+                    break
+                inside = line.startswith("北京市")
+                continue
+            if inside:
+                lines.append(line)
+    return lines
+
+
+def _strip_suffix(name: str, suffixes: list[str]) -> str:
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+@functools.cache
+def gazetteer() -> Gazetteer:
+    """Build the Beijing gazetteer once per process (about 0.3 s)."""
+    rules = load_rules("address")
+    street_suffixes: list[str] = list(rules["street_suffixes"])
+    community_suffixes: list[str] = list(rules["community_suffixes"])
+    full_only = set(rules["full_name_only"])
+    min_stem = int(rules["community_min_stem"])
+    gaz = Gazetteer()
+    district = street = ""
+    for line in _beijing_lines(_location_file()):
+        depth = len(line) - len(line.lstrip("\t"))
+        parts = line.strip().split("\t")
+        if depth == 2:
+            district, alias = parts[0], parts[-1]
+            gaz.districts[district] = alias
+            gaz.add(district, Place("district", district, district))
+            gaz.add(alias, Place("district", district, district, exact=False))
+        elif depth == 3:
+            street = parts[0]
+            gaz.streets.setdefault(street, []).append(district)
+            gaz.add(street, Place("street", street, district, street))
+            stem = _strip_suffix(street, street_suffixes)
+            if stem == street:
+                continue
+            for suffix in street_suffixes:
+                gaz.add(stem + suffix, Place("street", street, district, street, exact=False))
+            if stem not in full_only and stem not in gaz.districts.values():
+                gaz.add(stem, Place("street", street, district, street, exact=False))
+        elif depth == 4:
+            name = parts[0]
+            gaz.communities += 1
+            gaz.add(name, Place("community", name, district, street))
+            stem = _strip_suffix(name, community_suffixes)
+            if stem != name and len(stem) >= min_stem:
+                gaz.add(stem, Place("community", name, district, street, exact=False))
+    for said, official in (rules.get("aliases") or {}).items():
+        for place in list(gaz.keys.get(str(official), [])):
+            if place.exact:
+                variant = Place(place.kind, place.name, place.district, place.street, exact=False)
+                gaz.add(str(said), variant)
+    _prefer_streets(gaz)
+    return gaz
+
+
+def _prefer_streets(gaz: Gazetteer) -> None:
+    """Where a key is a street's name and also a community elsewhere, callers mean the street."""
+    for key, places in gaz.keys.items():
+        streets = {p.district for p in places if p.kind == "street"}
+        if streets:
+            gaz.keys[key] = [p for p in places if p.kind != "community" or p.district in streets]

@@ -1,0 +1,221 @@
+"""The caller's name as a work order wants it.
+
+赵建国 when a full name is given; 孙女士 / 钱先生 when a surname and the gender are known (the
+caller's "女的", or the agent addressing "孙女士"); the bare surname 谢 otherwise; None when the
+caller declines. jieba (HMM on) bounds a full name said without punctuation ("我叫田芳电话呢").
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass
+
+from callscribe.summarize.dialogue import Turn
+from callscribe.summarize.rules import load_rules
+
+__all__ = ["NameResult", "find_caller_name", "strip_honorific"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _NameRules:
+    compound: tuple[str, ...]
+    surnames: frozenset[str]
+    full_cues: tuple[str, ...]
+    surname_cues: tuple[str, ...]
+    questions: tuple[str, ...]
+    declines: tuple[str, ...]
+    honorifics: dict[str, str | None]
+    gender_words: dict[str, str]
+    explanations: tuple[str, ...]
+    stops: str
+
+
+@dataclass
+class NameResult:
+    """The name (None: declined), the turns it came from and a confidence."""
+
+    name: str | None
+    turns: list[Turn]
+    confidence: float
+
+
+@functools.cache
+def _rules() -> _NameRules:
+    r = load_rules("names")
+    return _NameRules(
+        compound=tuple(r["compound_surnames"]),
+        surnames=frozenset(str(r["surnames"]).replace(" ", "")),
+        full_cues=tuple(sorted(r["full_name_cues"], key=len, reverse=True)),
+        surname_cues=tuple(sorted(r["surname_cues"], key=len, reverse=True)),
+        questions=tuple(r["name_questions"]),
+        declines=tuple(r["declines"]),
+        honorifics=dict(r["honorifics"]),
+        gender_words=dict(r["gender_words"]),
+        explanations=tuple(r["surname_explanations"]),
+        stops=str(r["name_stops"]),
+    )
+
+
+def strip_honorific(name: str) -> str:
+    """赵先生 -> 赵; 赵建国 stays."""
+    for honorific in sorted(_rules().honorifics, key=len, reverse=True):
+        if name.endswith(honorific) and len(name) > len(honorific):
+            return name[: -len(honorific)]
+    return name
+
+
+def _surname_at(text: str, pos: int) -> str | None:
+    rules = _rules()
+    for compound in rules.compound:
+        if text.startswith(compound, pos):
+            return compound
+    if pos < len(text) and text[pos] in rules.surnames:
+        return text[pos]
+    return None
+
+
+@functools.cache
+def _jieba() -> object:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def _full_name_at(text: str, pos: int) -> str | None:
+    """A 2-4 character name starting at ``pos``, bounded by jieba's words and stop characters."""
+    surname = _surname_at(text, pos)
+    if surname is None:
+        return None
+    rules = _rules()
+    rest = text[pos:]
+    words: list[str] = _jieba().lcut(rest[:8])  # type: ignore[attr-defined]
+    name = ""
+    for word in words:
+        if not name:
+            name = word
+        elif len(name) == len(surname) and len(name + word) <= len(surname) + 2:
+            name += word
+        else:
+            break
+        if len(name) >= len(surname) + 1 and not name.startswith(surname):
+            return None
+    if not name.startswith(surname) or len(name) > len(surname) + 2:
+        name = surname + "".join(
+            ch for ch in rest[len(surname) : len(surname) + 2] if "\u4e00" <= ch <= "\u9fff"
+        )
+    while len(name) > len(surname) + 1 and name[-1] in rules.stops:
+        name = name[:-1]
+    given = name[len(surname) :]
+    if not given or any(ch in rules.stops for ch in given[:1]):
+        return None
+    if any(h in name for h in rules.honorifics) or not re.fullmatch(r"[\u4e00-\u9fff]+", name):
+        return None
+    return name
+
+
+def _asked_name(turns: list[Turn], turn: Turn) -> bool:
+    if turn.index == 0:
+        return False
+    before = turns[turn.index - 1]
+    return before.speaker == "agent" and any(q in before.text for q in _rules().questions)
+
+
+def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]]:
+    rules = _rules()
+    for turn in turns:
+        for honorific, gender in rules.honorifics.items():
+            if gender and surname + honorific in turn.text:
+                return gender, [turn]
+    for turn in turns:
+        if not turn.from_caller:
+            continue
+        for word, gender in rules.gender_words.items():
+            if word in turn.text:
+                return gender, [turn]
+    return None, []
+
+
+def _declined(turns: list[Turn], turn: Turn) -> bool:
+    rules = _rules()
+    if not any(d in turn.text for d in rules.declines):
+        return False
+    if turn.speaker is None:
+        return any(
+            re.search(q + r".{0,12}(" + "|".join(rules.declines) + ")", turn.text)
+            for q in rules.questions
+        )
+    return _asked_name(turns, turn) or "名字" in turn.text or "姓名" in turn.text
+
+
+def _someone_else(text: str, start: int, end: int) -> bool:
+    """姓张的小姑娘, 一个姓张的: a third party's surname, not the caller's."""
+    return text[end : end + 1] == "的" or text[max(0, start - 1) : start] in ("个", "位")
+
+
+def _said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None]:
+    """(full name, surname) said in one caller turn."""
+    rules = _rules()
+    text = turn.text
+    for cue in rules.full_cues:
+        for match in re.finditer(re.escape(cue), text):
+            name = _full_name_at(text, match.end())
+            if name and (cue != "我是" or _asked_name(turns, turn)):
+                return name, None
+    for cue in rules.surname_cues:
+        for match in re.finditer(re.escape(cue), text):
+            surname = _surname_at(text, match.end())
+            if surname and not _someone_else(text, match.start(), match.end() + len(surname)):
+                return None, surname
+    for explanation in rules.explanations:
+        at = text.find(explanation)
+        if at >= 0:
+            surname = _surname_at(text, at + len(explanation))
+            if surname:
+                return None, surname
+    if _asked_name(turns, turn):
+        return _bare_answer(text.lstrip("，,。 嗯啊哦喂"))
+    return None, None
+
+
+def _bare_answer(head: str) -> tuple[str | None, str | None]:
+    """The reply to "您贵姓？": 张伟。 / 林，双木林 / 王先生."""
+    name = _full_name_at(head, 0)
+    if name and len(head) <= len(name) + 2:
+        return name, None
+    surname = _surname_at(head, 0)
+    if surname is None:
+        return None, None
+    after = head[len(surname) : len(surname) + 1]
+    if not after or not "\u4e00" <= after <= "\u9fff":
+        return None, surname
+    if any(head.startswith(surname + h) for h in _rules().honorifics):
+        return None, surname
+    return None, None
+
+
+def find_caller_name(turns: list[Turn]) -> NameResult | None:
+    """The caller's name, None-valued when they declined, or None when the call never says."""
+    surname: str | None = None
+    source: list[Turn] = []
+    for turn in turns:
+        if not turn.from_caller:
+            continue
+        if _declined(turns, turn):
+            return NameResult(None, [turn], 0.8)
+        full, said_surname = _said_name(turns, turn)
+        if full:
+            return NameResult(full, [turn], 0.85 if turn.speaker else 0.7)
+        if said_surname and surname is None:
+            surname, source = said_surname, [turn]
+    if surname is None:
+        return None
+    gender, gender_turns = _gender_for(surname, turns)
+    if gender is None:
+        return NameResult(surname, source, 0.7)
+    return NameResult(surname + gender, source + gender_turns, 0.85)

@@ -1,0 +1,261 @@
+"""A narrow grammar for callback numbers as callers say them.
+
+Digit words (一三八, 幺, 洞, 拐) or Arabic digits form groups; groups separated only by spaces,
+punctuation or fillers (嗯, 那个) join into one number. A number is an 11-digit mobile
+(1[3-9]…) or an 8-digit Beijing landline, optionally after 010. Runs of digit words inside
+ordinary words (一直, 五道口, 十四五度) are too short to count. Converting the whole text with
+cn2an is avoided on purpose: it rewrites such words.
+
+Which number wins: the agent's read-back that the caller confirmed ("对"), else the caller's
+last number, where a number after a correction cue ("不对，是…") replaces the earlier one and a
+short corrected tail ("最后是三四三四") patches the earlier number's last digits.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+from callscribe.summarize.dialogue import Turn
+from callscribe.summarize.rules import load_rules
+
+__all__ = ["PhoneResult", "find_callback_phone", "spoken_numbers"]
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    digit_of: dict[str, str]
+    fillers: tuple[str, ...]
+    separators: str
+    min_group: int
+    corrections: tuple[str, ...]
+    confirmations: tuple[str, ...]
+    denials: tuple[str, ...]
+    cues: tuple[str, ...]
+
+
+@functools.cache
+def _grammar() -> _Grammar:
+    rules = load_rules("phone")
+    digit_of = {str(ch): str(d) for d, chars in rules["digits"].items() for ch in chars}
+    return _Grammar(
+        digit_of=digit_of,
+        fillers=tuple(sorted(rules["fillers"], key=len, reverse=True)),
+        separators=str(rules["separators"]),
+        min_group=int(rules["min_group"]),
+        corrections=tuple(rules["corrections"]),
+        confirmations=tuple(rules["confirmations"]),
+        denials=tuple(rules["denials"]),
+        cues=tuple(rules["phone_cues"]),
+    )
+
+
+@dataclass(frozen=True)
+class _Group:
+    digits: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SpokenNumber:
+    """A callback-shaped number found in one text, with its character span."""
+
+    digits: str
+    start: int
+    end: int
+    trimmed: bool = False
+
+
+@dataclass
+class PhoneResult:
+    """The chosen callback number and why."""
+
+    number: str
+    turns: list[Turn]
+    confidence: float
+    confirmed: bool = False
+    candidates: list[str] = field(default_factory=list)
+
+
+def _groups(text: str, grammar: _Grammar) -> list[_Group]:
+    groups: list[_Group] = []
+    start = -1
+    digits: list[str] = []
+    for pos, ch in enumerate([*text, "\0"]):
+        digit = grammar.digit_of.get(ch)
+        if digit is not None:
+            if start < 0:
+                start = pos
+            digits.append(digit)
+            continue
+        if start >= 0:
+            groups.append(_Group("".join(digits), start, pos))
+            start, digits = -1, []
+    return groups
+
+
+def _joinable(gap: str, grammar: _Grammar) -> bool:
+    rest = "".join(ch for ch in gap if ch not in grammar.separators)
+    while rest:
+        for filler in grammar.fillers:
+            if rest.startswith(filler):
+                rest = rest[len(filler) :]
+                break
+        else:
+            return False
+    return True
+
+
+def _valid(digits: str) -> str | None:
+    if len(digits) == 11 and _MOBILE.fullmatch(digits):
+        return digits
+    if len(digits) == 11 and digits.startswith("010") and digits[3] in "23456789":
+        return digits[3:]
+    if len(digits) == 8 and digits[0] in "23456789":
+        return digits
+    return None
+
+
+def _numbers_in_chain(chain: list[_Group]) -> list[SpokenNumber]:
+    found: list[SpokenNumber] = []
+    i = 0
+    while i < len(chain):
+        total = ""
+        best: tuple[int, str] | None = None
+        for j in range(i, len(chain)):
+            total += chain[j].digits
+            if len(total) > 11:
+                break
+            value = _valid(total)
+            if value is not None:
+                best = (j, value)
+        if best is None and len(chain[i].digits) > 11 and _MOBILE.match(chain[i].digits):
+            head = chain[i].digits[:11]
+            found.append(SpokenNumber(head, chain[i].start, chain[i].start + 11, trimmed=True))
+            i += 1
+            continue
+        if best is None:
+            i += 1
+            continue
+        j, value = best
+        found.append(SpokenNumber(value, chain[i].start, chain[j].end))
+        i = j + 1
+    return found
+
+
+def _chains(text: str, grammar: _Grammar) -> list[list[_Group]]:
+    chains: list[list[_Group]] = []
+    for group in _groups(text, grammar):
+        if len(group.digits) < grammar.min_group:
+            chains.append([])
+            continue
+        if chains and chains[-1] and _joinable(text[chains[-1][-1].end : group.start], grammar):
+            chains[-1].append(group)
+        else:
+            chains.append([group])
+    return [c for c in chains if c]
+
+
+def spoken_numbers(text: str) -> list[SpokenNumber]:
+    """Every callback-shaped number said in ``text``, in order."""
+    grammar = _grammar()
+    return [n for chain in _chains(text, grammar) for n in _numbers_in_chain(chain)]
+
+
+def _short_runs(text: str) -> list[tuple[str, int]]:
+    """Digit runs of 3-7 digits (a corrected tail), with their start offsets."""
+    grammar = _grammar()
+    runs = []
+    for chain in _chains(text, grammar):
+        digits = "".join(g.digits for g in chain)
+        if 3 <= len(digits) <= 7:
+            runs.append((digits, chain[0].start))
+    return runs
+
+
+@dataclass
+class _Candidate:
+    digits: str
+    turn: Turn
+    corrected: bool = False
+    trimmed: bool = False
+
+
+def _candidates(turns: list[Turn]) -> list[_Candidate]:
+    grammar = _grammar()
+    out: list[_Candidate] = []
+    for turn in turns:
+        numbers = spoken_numbers(turn.text)
+        previous_end = 0
+        for number in numbers:
+            before = turn.text[previous_end : number.start]
+            corrected = any(cue in before for cue in grammar.corrections)
+            out.append(_Candidate(number.digits, turn, corrected, number.trimmed))
+            previous_end = number.end
+        if numbers or not turn.from_caller:
+            continue
+        last = next((c for c in reversed(out) if c.turn.from_caller), None)
+        for digits, start in _short_runs(turn.text):
+            said_before = turn.text[:start]
+            if last is not None and any(cue in said_before for cue in grammar.corrections):
+                patched = last.digits[: -len(digits)] + digits
+                out.append(_Candidate(patched, turn, corrected=True))
+    return out
+
+
+def _answer(turns: list[Turn], after: Turn) -> Turn | None:
+    """The caller's turn right after ``after`` (skipping nothing but empty turns)."""
+    for turn in turns[after.index + 1 :]:
+        if not turn.text:
+            continue
+        return turn if turn.speaker == "caller" else None
+    return None
+
+
+def _confirms(turn: Turn | None, grammar: _Grammar) -> bool:
+    if turn is None:
+        return False
+    head = turn.text.lstrip("，,。 嗯啊哦")
+    if any(head.startswith(d) for d in grammar.denials):
+        return False
+    return any(head.startswith(c) for c in grammar.confirmations) or not head
+
+
+def _has_cue(turns: list[Turn], turn: Turn, grammar: _Grammar) -> bool:
+    nearby = [turn] + ([turns[turn.index - 1]] if turn.index > 0 else [])
+    return any(cue in t.text for t in nearby for cue in grammar.cues)
+
+
+def find_callback_phone(turns: list[Turn]) -> PhoneResult | None:
+    """Choose the callback number said in the call, or None when none was said."""
+    grammar = _grammar()
+    candidates = _candidates(turns)
+    if not candidates:
+        return None
+    distinct = list(dict.fromkeys(c.digits for c in candidates))
+    for cand in reversed(candidates):
+        if cand.turn.speaker != "agent":
+            continue
+        answer = _answer(turns, cand.turn)
+        if _confirms(answer, grammar) and answer is not None:
+            said = [c.turn for c in candidates if c.digits == cand.digits and c.turn.from_caller]
+            return PhoneResult(
+                cand.digits, [*said, cand.turn, answer], 0.97, confirmed=True, candidates=distinct
+            )
+    from_caller = [c for c in candidates if c.turn.from_caller]
+    if not from_caller:
+        last = candidates[-1]
+        return PhoneResult(last.digits, [last.turn], 0.5, candidates=distinct)
+    chosen = from_caller[-1]
+    confidence = 0.9 if _has_cue(turns, chosen.turn, grammar) else 0.75
+    if chosen.corrected:
+        confidence -= 0.05
+    if chosen.trimmed:
+        confidence = 0.6
+    if len({c.digits for c in from_caller}) > 1 and not chosen.corrected:
+        confidence -= 0.15
+    return PhoneResult(chosen.digits, [chosen.turn], confidence, candidates=distinct)
