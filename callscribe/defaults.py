@@ -52,7 +52,7 @@ CASE_SYSTEM_BACKOFF_S = 0.5
 """Seconds. Base of the exponential backoff (with full jitter) between those requests."""
 
 CASE_SYSTEM_BACKOFF_MAX_S = 30.0
-"""Seconds. Longest single wait in-process, Retry-After included; a longer Retry-After goes to rq."""
+"""Seconds. Longest single wait in-process, Retry-After included (a longer one goes to rq)."""
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 """Whisper decoding temperatures, tried in turn when a decode fails its quality checks."""
