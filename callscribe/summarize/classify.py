@@ -42,6 +42,9 @@ class _CueRules:
     callback: dict[str, tuple[str, ...]]
     secret_cues: tuple[str, ...]
     secret_patterns: tuple[re.Pattern[str], ...]
+    agent_label: re.Pattern[str]
+    agent_label_weight: float
+    problem_default: str
 
 
 @functools.cache
@@ -61,6 +64,9 @@ def _rules() -> _CueRules:
         callback={str(k): tuple(v) for k, v in cues["needs_callback"].items()},
         secret_cues=tuple(secret["cues"]),
         secret_patterns=tuple(re.compile(p) for p in secret["patterns"]),
+        agent_label=re.compile(str(cues["agent_label_pattern"])),
+        agent_label_weight=float(cues["agent_label_weight"]),
+        problem_default=str(cues["problem_default"]),
     )
 
 
@@ -102,9 +108,16 @@ def _decide(
 def classify_appeal(turns: list[Turn], *, urgent: bool) -> Decision:
     """诉求类型: 咨询 求助 投诉 举报 建议 表扬 其他."""
     rules = _rules()
-    scores, where = _score(turns, rules.appeal)
+    scores, where = _score([t for t in turns if t.from_caller], rules.appeal)
+    for turn in turns:
+        if turn.speaker == "agent":
+            for match in rules.agent_label.finditer(turn.text):
+                scores[match.group(1)] += rules.agent_label_weight
+                where[match.group(1)].append(turn)
     if urgent:
         scores["求助"] += rules.urgent_help_bonus
+    if not any(scores.values()) and classify_category(turns).value != "其他":
+        return Decision(rules.problem_default, [], 0.4, dict(scores))
     decision = _decide(scores, where, rules.appeal_priority, "其他")
     assert decision.value in APPEAL_TYPES
     return decision

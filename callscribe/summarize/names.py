@@ -128,7 +128,10 @@ def _asked_name(turns: list[Turn], turn: Turn) -> bool:
 
 def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]]:
     rules = _rules()
-    for turn in turns:
+    said = [t for t in turns if t.from_caller] + [
+        t for t in turns if not t.from_caller and "还是" not in t.text
+    ]
+    for turn in said:
         for honorific, gender in rules.honorifics.items():
             if gender and surname + honorific in turn.text:
                 return gender, [turn]
