@@ -36,7 +36,14 @@ __all__ = ["contract_router", "desk_router"]
 
 log = logging.getLogger(__name__)
 
-CallId = Annotated[str, Path(pattern=CALL_ID_PATTERN, description="The call id (idempotency key).")]
+CallId = Annotated[
+    str,
+    Path(
+        pattern=CALL_ID_PATTERN,
+        description="The call id (idempotency key).",
+        examples=["call-0001"],
+    ),
+]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
