@@ -1,0 +1,116 @@
+"""The spoken phone-number grammar: each form callers use, and words that are not numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from callscribe.schema import Speaker
+from callscribe.summarize.dialogue import Turn
+from callscribe.summarize.phone import find_callback_phone, spoken_numbers
+
+
+def _turns(*pairs: tuple[Speaker | None, str]) -> list[Turn]:
+    return [Turn(i, who, text, i * 4.0, i * 4.0 + 4.0) for i, (who, text) in enumerate(pairs)]
+
+
+@pytest.mark.parametrize(
+    ("said", "number"),
+    [
+        ("一三八一二三四五六七八", "13812345678"),
+        ("幺五八 幺幺二二 三三四四", "15811223344"),
+        ("一三九，嗯，零一零二，那个，三四五六", "13901023456"),
+        ("幺三六 幺零零八 八零零幺", "13610088001"),
+        ("139 1111 0000", "13911110000"),
+        ("电话是13511112222。", "13511112222"),
+        ("座机吧，六九五四三二一零。", "69543210"),
+        ("家里电话六七零二 三三八八。", "67023388"),
+        ("零一零 六七八九 五五二二", "67895522"),
+        ("电话零幺零六九零四四五五八。", "69044558"),
+        ("一八零零一零九九二四七", "18001099247"),
+        ("拐", None),
+    ],
+)
+def test_spoken_forms(said: str, number: str | None) -> None:
+    found = [n.digits for n in spoken_numbers(said)]
+    assert found == ([number] if number else [])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "五道口地铁站一直没人管",
+        "北京12345，您好",
+        "工号好像是幺零二三",
+        "屋里才十四五度",
+        "一二十个人",
+    ],
+)
+def test_ordinary_words_are_not_numbers(text: str) -> None:
+    assert spoken_numbers(text) == []
+
+
+def test_a_number_running_into_a_word_is_trimmed() -> None:
+    (number,) = spoken_numbers("一三八一二三四五六七八一直打不通")
+    assert number.digits == "13812345678"
+    assert number.trimmed
+
+
+def test_self_correction_wins() -> None:
+    turns = _turns(
+        ("agent", "联系电话呢？"),
+        ("caller", "一八六一零二零三零四零，不对不对，是一八六一零二零三零五零。"),
+    )
+    result = find_callback_phone(turns)
+    assert result is not None
+    assert result.number == "18610203050"
+    assert not result.confirmed
+
+
+def test_corrected_tail_patches_the_earlier_number() -> None:
+    turns = _turns(
+        ("caller", "我电话一三零一二一二三四三五。"),
+        ("agent", "一三零一二一二三四三五？"),
+        ("caller", "不是，最后是三四三四。"),
+    )
+    result = find_callback_phone(turns)
+    assert result is not None
+    assert result.number == "13012123434"
+
+
+def test_confirmed_read_back_wins_over_what_was_misheard() -> None:
+    turns = _turns(
+        ("caller", "一五六零一二零八零八零。"),
+        ("agent", "一五六零一二零八零九零？"),
+        ("caller", "不对，是八零八零，一五六零一二零八零八零。"),
+        ("agent", "好的，一五六零一二零八零八零。"),
+        ("caller", "对。"),
+    )
+    result = find_callback_phone(turns)
+    assert result is not None
+    assert result.number == "15601208080"
+    assert result.confirmed
+    assert result.confidence > 0.95
+    assert [t.index for t in result.turns] == [0, 2, 3, 4]
+
+
+def test_denied_read_back_is_not_confirmed() -> None:
+    turns = _turns(
+        ("caller", "一三九一零零零五五五五"),
+        ("agent", "一三九一零零零五五五六，对吗？"),
+        ("caller", "不对，是五五五五。"),
+    )
+    result = find_callback_phone(turns)
+    assert result is not None
+    assert result.number == "13910005555"
+    assert not result.confirmed
+
+
+def test_no_speakers_no_punctuation() -> None:
+    turns = _turns((None, "您怎么称呼 我姓邓 电话是多少 13621234567 好的我们会转给相关部门"))
+    result = find_callback_phone(turns)
+    assert result is not None
+    assert result.number == "13621234567"
+
+
+def test_no_number_said() -> None:
+    assert find_callback_phone(_turns(("caller", "就打我这个来电号码吧。"))) is None
