@@ -20,6 +20,7 @@ from callscribe.schema import CallAudio, Segment, Speaker, Transcript, Word
 from callscribe.transcribe.postprocess import RawSegment, clean_segment
 from callscribe.transcribe.prompt import DEFAULT_PROMPT
 from callscribe.transcribe.turns import merge_channel_segments
+from callscribe.transcribe.vad import speech_clips
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -59,6 +60,7 @@ class TranscribeOptions:
     # decoding
     language: str = defaults.WHISPER_LANGUAGE
     beam_size: int = defaults.BEAM_SIZE
+    patience: float = 1.0
     initial_prompt: str | None = DEFAULT_PROMPT
     condition_on_previous_text: bool = False
     word_timestamps: bool = False
@@ -69,18 +71,23 @@ class TranscribeOptions:
     # hallucination gates
     vad_filter: bool = True
     vad_threshold: float = 0.5
-    vad_min_silence_ms: int = 2000
+    vad_min_silence_ms: int = 500
     vad_speech_pad_ms: int = 400
+    vad_max_clip_s: float = 30.0
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
 
-    def vad_parameters(self) -> dict[str, float | int]:
-        """faster-whisper's VadOptions, also used by the reference engine's VAD gate."""
-        return {
-            "threshold": self.vad_threshold,
-            "min_silence_duration_ms": self.vad_min_silence_ms,
-            "speech_pad_ms": self.vad_speech_pad_ms,
-        }
+    def clips(self, samples: npt.NDArray[np.float32]) -> list[float] | None:
+        """The speech clips to decode (flat start/end seconds); None decodes everything."""
+        if not self.vad_filter:
+            return None
+        return speech_clips(
+            samples,
+            threshold=self.vad_threshold,
+            min_silence_ms=self.vad_min_silence_ms,
+            speech_pad_ms=self.vad_speech_pad_ms,
+            max_clip_s=self.vad_max_clip_s,
+        )
 
 
 class Transcriber(Protocol):
@@ -156,19 +163,23 @@ class FasterWhisperEngine:
         self, samples: npt.NDArray[np.float32], speaker: Speaker | None
     ) -> list[Segment]:
         opts = self.options
+        clips = opts.clips(samples)
+        if clips is not None and not clips:
+            return []
         raw_segments, _info = self._model.transcribe(
             samples,
             language=opts.language,
             task="transcribe",
             beam_size=opts.beam_size,
             best_of=opts.beam_size,
+            patience=opts.patience,
             temperature=list(opts.temperature),
             compression_ratio_threshold=opts.compression_ratio_threshold,
             initial_prompt=opts.initial_prompt,
             condition_on_previous_text=opts.condition_on_previous_text,
             word_timestamps=opts.word_timestamps,
-            vad_filter=opts.vad_filter,
-            vad_parameters=opts.vad_parameters() if opts.vad_filter else None,
+            vad_filter=False,
+            clip_timestamps=clips if clips is not None else "0",
             no_speech_threshold=opts.no_speech_threshold,
             log_prob_threshold=opts.log_prob_threshold,
         )
@@ -179,6 +190,7 @@ class FasterWhisperEngine:
                 speaker,
                 no_speech_threshold=opts.no_speech_threshold,
                 log_prob_threshold=opts.log_prob_threshold,
+                prompt=opts.initial_prompt,
             )
             if segment is not None:
                 out.append(segment)

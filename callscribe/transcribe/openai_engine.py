@@ -1,8 +1,8 @@
 """The reference engine: openai-whisper on PyTorch, running the packaged weights.
 
 Used to check faster-whisper (same weights, same text at float32) and to measure what
-CTranslate2 buys. It applies the same VAD gate (faster-whisper's Silero VAD) and the same
-clean-up as the default engine, so the two differ only in how they decode.
+CTranslate2 buys. It decodes the same VAD speech clips and applies the same clean-up as the
+default engine, so the two differ only in how they decode.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from callscribe.transcribe.turns import merge_channel_segments
 __all__ = ["OpenAIWhisperEngine"]
 
 log = logging.getLogger(__name__)
-
-_SAMPLE_RATE = 16_000
 
 
 class OpenAIWhisperEngine:
@@ -93,18 +91,10 @@ class OpenAIWhisperEngine:
         self, samples: npt.NDArray[np.float32], speaker: Speaker | None
     ) -> list[Segment]:
         opts = self.options
-        chunks: list[dict[str, int]] | None = None
-        if opts.vad_filter:
-            from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
-
-            chunks = get_speech_timestamps(samples, VadOptions(**opts.vad_parameters()))
-            if not chunks:
-                return []
-            pieces, _meta = collect_chunks(samples, chunks)
-            samples = np.concatenate(pieces, axis=0).astype(np.float32)
-        raws = [_raw_segment(s) for s in self._decode(samples)["segments"]]
-        if chunks is not None:
-            raws = _restore_times(raws, chunks)
+        clips = opts.clips(samples)
+        if clips is not None and not clips:
+            return []
+        raws = [_raw_segment(s) for s in self._decode(samples, clips)["segments"]]
         out: list[Segment] = []
         for raw in raws:
             segment = clean_segment(
@@ -112,12 +102,15 @@ class OpenAIWhisperEngine:
                 speaker,
                 no_speech_threshold=opts.no_speech_threshold,
                 log_prob_threshold=opts.log_prob_threshold,
+                prompt=opts.initial_prompt,
             )
             if segment is not None:
                 out.append(segment)
         return out
 
-    def _decode(self, samples: npt.NDArray[np.float32]) -> dict[str, Any]:
+    def _decode(
+        self, samples: npt.NDArray[np.float32], clips: list[float] | None
+    ) -> dict[str, Any]:
         import whisper
 
         opts = self.options
@@ -134,9 +127,11 @@ class OpenAIWhisperEngine:
             condition_on_previous_text=opts.condition_on_previous_text,
             initial_prompt=opts.initial_prompt,
             word_timestamps=opts.word_timestamps,
+            clip_timestamps=clips if clips is not None else "0",
             fp16=self.fp16,
             beam_size=opts.beam_size if opts.beam_size > 1 else None,
             best_of=opts.beam_size if opts.beam_size > 1 else None,
+            patience=opts.patience if opts.beam_size > 1 else None,
         )
         return result
 
@@ -162,25 +157,3 @@ def _raw_segment(seg: dict[str, Any]) -> RawSegment:
         compression_ratio=float(seg["compression_ratio"]),
         words=words,
     )
-
-
-def _restore_times(raws: list[RawSegment], chunks: list[dict[str, int]]) -> list[RawSegment]:
-    """Map times in the VAD-joined audio back to the call's own clock."""
-    from dataclasses import replace
-
-    from faster_whisper.vad import SpeechTimestampsMap
-
-    ts_map = SpeechTimestampsMap(chunks, _SAMPLE_RATE)
-
-    def at(t: float, *, is_end: bool = False) -> float:
-        return float(ts_map.get_original_time(t, is_end=is_end))
-
-    out = []
-    for raw in raws:
-        words = None
-        if raw.words is not None:
-            words = tuple(
-                replace(w, start=at(w.start), end=at(w.end, is_end=True)) for w in raw.words
-            )
-        out.append(replace(raw, start=at(raw.start), end=at(raw.end, is_end=True), words=words))
-    return out

@@ -23,7 +23,9 @@ __all__ = [
     "collapse_repetitions",
     "confidence_from_logprob",
     "is_hallucination",
+    "is_prompt_echo",
     "is_repetition_loop",
+    "remove_spaces_between_han",
     "repair_broken_punctuation",
     "strip_hallucinations",
     "to_simplified",
@@ -103,6 +105,14 @@ def add_final_punctuation(text: str) -> str:
 _BROKEN_COMMA = re.compile(r"(?<=[\u4e00-\u9fff])[\uff21-\uff3a\uff41-\uff5a](?=[\u4e00-\u9fff]|$)")
 
 
+_SPACE_BETWEEN_HAN = re.compile(r"(?<=[\u4e00-\u9fff])[ \u3000]+(?=[\u4e00-\u9fff])")
+
+
+def remove_spaces_between_han(text: str) -> str:
+    """Drop the word spaces Whisper sometimes puts between Chinese characters (佛地产 中间)."""
+    return _SPACE_BETWEEN_HAN.sub("", text)
+
+
 def repair_broken_punctuation(text: str) -> str:
     """Turn a lone fullwidth Latin letter between Chinese characters back into "，".
 
@@ -180,6 +190,17 @@ def collapse_repetitions(text: str) -> str:
     return out
 
 
+def is_prompt_echo(text: str, prompt: str | None) -> bool:
+    """True when the text is nothing but a piece of the initial prompt.
+
+    On silence or noise Whisper often repeats the end of its prompt, confidently (high
+    log-probability), while its own no-speech probability says nobody spoke; the caller of
+    this function checks the latter, because an agent really does say the greeting.
+    """
+    norm = _normalise(text)
+    return bool(prompt) and bool(norm) and norm in _normalise(prompt or "")
+
+
 def confidence_from_logprob(avg_logprob: float) -> float:
     """Segment confidence in 0..1: the geometric mean of its token probabilities."""
     return min(1.0, max(0.0, math.exp(avg_logprob)))
@@ -191,17 +212,21 @@ def clean_segment(
     *,
     no_speech_threshold: float,
     log_prob_threshold: float,
+    prompt: str | None = None,
 ) -> Segment | None:
     """Apply every defence to one decoded segment; None when nothing trustworthy is left.
 
     Order: drop silence judged by the model (high no-speech probability together with low
-    log-probability), Simplified characters, drop decoding loops, remove subtitle credits,
+    log-probability, or together with text that only repeats the prompt), Simplified
+    characters without spaces between them, drop decoding loops, remove subtitle credits,
     repair broken commas, end with punctuation.
     """
     if raw.no_speech_prob > no_speech_threshold and raw.avg_logprob < log_prob_threshold:
         return None
-    text = to_simplified(raw.text.strip())
+    text = remove_spaces_between_han(to_simplified(raw.text.strip()))
     if not text or is_repetition_loop(text):
+        return None
+    if raw.no_speech_prob > no_speech_threshold and is_prompt_echo(text, prompt):
         return None
     text = strip_hallucinations(collapse_repetitions(text))
     if not _normalise(text):

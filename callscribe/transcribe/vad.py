@@ -1,0 +1,44 @@
+"""Where the speech is: Silero VAD (bundled with faster-whisper), shared by both engines.
+
+Each stretch of speech is decoded as its own clip (Whisper's ``clip_timestamps``), so a model
+that stops early inside one window can skip at most the rest of that clip, never the turns
+after it, and nothing is decoded where nobody speaks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["speech_clips"]
+
+_SAMPLE_RATE = 16_000
+
+
+def speech_clips(
+    samples: npt.NDArray[np.float32],
+    *,
+    threshold: float,
+    min_silence_ms: int,
+    speech_pad_ms: int,
+    max_clip_s: float,
+) -> list[float]:
+    """Start and end seconds of each stretch of speech, flat (``[s0, e0, s1, e1, ...]``).
+
+    The flat form is what both engines take as ``clip_timestamps``; empty means no speech.
+    Stretches are split at pauses of ``min_silence_ms`` and never joined again: measured on a
+    call of four turns, joining turns into clips of 10 s or more let the base model drop
+    whole turns (docs/benchmarks.md).
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    chunks = get_speech_timestamps(
+        samples,
+        VadOptions(
+            threshold=threshold,
+            min_silence_duration_ms=min_silence_ms,
+            speech_pad_ms=speech_pad_ms,
+            max_speech_duration_s=max_clip_s,
+        ),
+    )
+    return [round(chunk[key] / _SAMPLE_RATE, 3) for chunk in chunks for key in ("start", "end")]
