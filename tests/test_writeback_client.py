@@ -23,12 +23,13 @@ from callscribe.errors import (
 from callscribe.schema import CaseFields, Segment, Transcript
 from tests.writeback_fake import TOKEN, FakeCaseSystem, Step
 
-CLIENT_TIMEOUT_S = 0.3
+CLIENT_TIMEOUT_S = 1.0
+"""Generous enough that a loaded machine never times out a request the fake answers at once."""
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeCaseSystem]:
-    system = FakeCaseSystem(slow_s=CLIENT_TIMEOUT_S * 3).start()
+    system = FakeCaseSystem(slow_s=CLIENT_TIMEOUT_S * 2).start()
     try:
         yield system
     finally:

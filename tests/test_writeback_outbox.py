@@ -151,7 +151,7 @@ def test_killing_the_drain_mid_request_loses_nothing_and_writes_each_case_once(
 ) -> None:
     runtime = _runtime()
     call_ids = _seed(runtime.ledger, 6)
-    fake.hold_s = 0.4  # every PUT is applied, then answered late: room to kill in between
+    fake.block_after_puts = 3  # the third PUT is applied, and its answer held back
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")} | http_env
     command = [sys.executable, "-m", "callscribe.cli", "outbox", "--drain"]
 
@@ -164,12 +164,14 @@ def test_killing_the_drain_mid_request_loses_nothing_and_writes_each_case_once(
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
+        fake.unblock.set()
     interrupted = fake.puts()[2].call_id
     assert interrupted is not None
     record = runtime.ledger.get(interrupted)
-    assert record is not None and record.status == CallStatus.WRITING_BACK, "kill came too late"
+    assert record is not None and record.status == CallStatus.WRITING_BACK
+    assert len(fake.puts()) == 3
 
-    fake.hold_s = 0.0
+    fake.block_after_puts = None
     second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr
 

@@ -46,7 +46,11 @@ class FakeCaseSystem:
     slow_s: float = 1.0
     """How late a ``slow`` step answers (longer than the client's timeout)."""
     hold_s: float = 0.0
-    """Pause after applying every PUT, before answering (to kill a client mid-request)."""
+    """Pause after applying every PUT, before answering."""
+    block_after_puts: int | None = None
+    """Once this many PUTs are applied, hold every answer until :attr:`unblock` is set (to kill
+    a client between the server applying its PUT and the client hearing of it)."""
+    unblock: threading.Event = field(default_factory=threading.Event)
     plan: deque[Step] = field(default_factory=deque)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     creations: Counter[str] = field(default_factory=Counter)
@@ -156,6 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.system.slow_s)
         elif method == "PUT" and self.system.hold_s:
             time.sleep(self.system.hold_s)
+        if method == "PUT" and self.system.block_after_puts is not None:
+            with self.system.lock:
+                applied = sum(self.system.creations.values())
+            if applied >= self.system.block_after_puts:
+                self.system.unblock.wait(timeout=30)
         try:
             self._answer(status, body)
         except OSError:
