@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from callscribe.schema import CaseFields, Transcript
+from callscribe.schema import CaseFields, Segment, Transcript
 from callscribe.summarize.address import resolve_address
 from callscribe.summarize.classify import (
     classify_appeal,
@@ -20,6 +20,7 @@ from callscribe.summarize.classify import (
     find_flags,
 )
 from callscribe.summarize.dialogue import Turn, cite, turns_of
+from callscribe.summarize.gazetteer import gazetteer
 from callscribe.summarize.names import find_caller_name
 from callscribe.summarize.phone import find_callback_phone
 from callscribe.summarize.summary import write_summary, write_title
@@ -27,9 +28,21 @@ from callscribe.summarize.summary import write_summary, write_title
 if TYPE_CHECKING:
     from callscribe.summarize.llm import LlmExtractor
 
-__all__ = ["extract_case_fields", "extract_offline"]
+__all__ = ["extract_case_fields", "extract_offline", "warm_up"]
 
 log = logging.getLogger(__name__)
+
+
+def warm_up() -> None:
+    """Load the rules, the gazetteer and jieba now, so that the first call is not slow."""
+    from callscribe.summarize.llm import extractor_from_settings
+    from callscribe.summarize.names import _jieba
+
+    extractor_from_settings()
+    gazetteer()
+    _jieba()
+    sample = Segment(0.0, 1.0, "我叫王芳，住朝阳区望京，电话一三八一二三四五六七八。")
+    extract_offline(Transcript(duration=1.0, segments=[sample]))
 
 
 def extract_offline(transcript: Transcript) -> CaseFields:

@@ -182,8 +182,23 @@ def _said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None]:
             if surname:
                 return None, surname
     if _asked_name(turns, turn):
-        return _bare_answer(text.lstrip("，,。 嗯啊哦喂"))
+        full, surname = _bare_answer(text.lstrip("，,。 嗯啊哦喂"))
+        return full, surname or _addressed_as(text)
     return None, None
+
+
+def _addressed_as(text: str) -> str | None:
+    """叫我老柴就行，柴先生: the surname in front of an honorific, or after 老/小."""
+    for pos in range(len(text)):
+        surname = _surname_at(text, pos)
+        if surname is None:
+            continue
+        after = text[pos + len(surname) :]
+        if any(after.startswith(h) for h in _rules().honorifics if _rules().honorifics[h]):
+            return surname
+        if text[pos - 1 : pos] in ("老", "小") and text[pos - 3 : pos - 1] == "叫我":
+            return surname
+    return None
 
 
 def _bare_answer(head: str) -> tuple[str | None, str | None]:
