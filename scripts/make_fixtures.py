@@ -202,15 +202,27 @@ def build_formats(manifest: dict[str, str]) -> None:
     FORMATS.mkdir(parents=True, exist_ok=True)
     clip = speech_only(read_clip(FORMAT_CLIP))
     phone = to_rate(clip, PHONE_RATE)
-    turn = [{"start": 0.0, "end": round(len(clip) / RATE, 3), "speaker": None,
-             "text": manifest[FORMAT_CLIP]}]  # fmt: skip
+    turn = [
+        {
+            "start": 0.0,
+            "end": round(len(clip) / RATE, 3),
+            "speaker": None,
+            "text": manifest[FORMAT_CLIP],
+        }
+    ]
 
     def made(path: Path, **extra: object) -> None:
         write_reference(path, turn, source=f"fixtures/speech/{FORMAT_CLIP}.wav", **extra)
 
-    for subtype, label in [("PCM_U8", "pcm8"), ("PCM_16", "pcm16"), ("PCM_24", "pcm24"),
-                           ("PCM_32", "pcm32"), ("FLOAT", "float32"), ("ULAW", "mulaw"),
-                           ("ALAW", "alaw")]:  # fmt: skip
+    for subtype, label in [
+        ("PCM_U8", "pcm8"),
+        ("PCM_16", "pcm16"),
+        ("PCM_24", "pcm24"),
+        ("PCM_32", "pcm32"),
+        ("FLOAT", "float32"),
+        ("ULAW", "mulaw"),
+        ("ALAW", "alaw"),
+    ]:
         path = FORMATS / f"turn_{label}_8k.wav"
         soundfile.write(path, phone, PHONE_RATE, subtype=subtype)
         made(path)
@@ -225,7 +237,9 @@ def build_formats(manifest: dict[str, str]) -> None:
     made(flac)
     encode_with_av(FORMATS / "turn_mp3_8k.mp3", phone, PHONE_RATE, "libmp3lame", "mp3", 16_000)
     made(FORMATS / "turn_mp3_8k.mp3")
-    encode_with_av(FORMATS / "turn_amr_8k.amr", phone, PHONE_RATE, "libopencore_amrnb", "amr", 12_200)
+    encode_with_av(
+        FORMATS / "turn_amr_8k.amr", phone, PHONE_RATE, "libopencore_amrnb", "amr", 12_200
+    )
     made(FORMATS / "turn_amr_8k.amr")
     encode_with_av(FORMATS / "turn_m4a_8k.m4a", phone, PHONE_RATE, "aac", "ipod", 24_000)
     made(FORMATS / "turn_m4a_8k.m4a")

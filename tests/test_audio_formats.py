@@ -18,12 +18,27 @@ from tests.conftest import CALLS
 
 FORMATS = CALLS / "formats"
 CLIP_SECONDS = 3.43
-LOSSLESS = ["turn_pcm16_8k.wav", "turn_pcm24_8k.wav", "turn_pcm32_8k.wav",
-            "turn_float32_8k.wav", "turn_flac_8k.flac"]  # fmt: skip
-COMPANDED = ["turn_pcm8_8k.wav", "turn_mulaw_8k.wav", "turn_alaw_8k.wav",
-             "turn_g711u_8k.ulaw", "turn_g711a_8k.alaw"]  # fmt: skip
-LOSSY = ["turn_mp3_8k.mp3", "turn_amr_8k.amr", "turn_amrwb_16k.awb", "turn_m4a_8k.m4a",
-         "turn_opus_8k.opus"]  # fmt: skip
+LOSSLESS = [
+    "turn_pcm16_8k.wav",
+    "turn_pcm24_8k.wav",
+    "turn_pcm32_8k.wav",
+    "turn_float32_8k.wav",
+    "turn_flac_8k.flac",
+]
+COMPANDED = [
+    "turn_pcm8_8k.wav",
+    "turn_mulaw_8k.wav",
+    "turn_alaw_8k.wav",
+    "turn_g711u_8k.ulaw",
+    "turn_g711a_8k.alaw",
+]
+LOSSY = [
+    "turn_mp3_8k.mp3",
+    "turn_amr_8k.amr",
+    "turn_amrwb_16k.awb",
+    "turn_m4a_8k.m4a",
+    "turn_opus_8k.opus",
+]
 
 
 def _decode(path: Path, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -132,10 +147,15 @@ def _wav_header(data_bytes: int, fmt_tag: int = 1, rate: int = 8000, bits: int =
     block = bits // 8
     fmt = struct.pack("<HHIIHH", fmt_tag, 1, rate, rate * block, block, bits)
     return (
-        b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
-        + b"fmt " + struct.pack("<I", 16) + fmt
-        + b"data" + struct.pack("<I", data_bytes)
-    )  # fmt: skip
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
 
 
 def _bad_files(tmp: Path) -> dict[str, tuple[Path, type[PermanentError], str]]:
@@ -151,10 +171,18 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, type[PermanentError], str]]:
     make("zero_length.wav", _wav_header(0), AudioRejectedError, "zero-length audio")
     make("cut_header.wav", good[:30], AudioDecodeError, "truncated header")
     make("cut_data.wav", good[: len(good) // 2], AudioDecodeError, "truncated")
-    make("notes.wav", "这不是录音，是一封信。\n".encode() * 50, AudioDecodeError,
-         "not a readable audio file")  # fmt: skip
-    make("g729.wav", _wav_header(1600, fmt_tag=0x0133) + bytes(1600), AudioDecodeError,
-         "unsupported audio codec")  # fmt: skip
+    make(
+        "notes.wav",
+        "这不是录音，是一封信。\n".encode() * 50,
+        AudioDecodeError,
+        "not a readable audio file",
+    )
+    make(
+        "g729.wav",
+        _wav_header(1600, fmt_tag=0x0133) + bytes(1600),
+        AudioDecodeError,
+        "unsupported audio codec",
+    )
     silence = np.zeros(8000 * 3, dtype=np.int16)
     path = tmp / "silence.wav"
     soundfile.write(path, silence, 8000, subtype="PCM_16")

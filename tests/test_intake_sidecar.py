@@ -62,11 +62,19 @@ def test_a_call_id_reused_for_other_audio_is_refused(
     ledger: CallLedger, data_dir: Path, tmp_path: Path
 ) -> None:
     meta = {"call_id": "REC-7"}
-    register_call_file(_copy("turn_pcm16_8k.wav", tmp_path / "a.wav"), ledger=ledger,
-                       data_dir=data_dir, metadata=meta)  # fmt: skip
+    register_call_file(
+        _copy("turn_pcm16_8k.wav", tmp_path / "a.wav"),
+        ledger=ledger,
+        data_dir=data_dir,
+        metadata=meta,
+    )
     with pytest.raises(IntakeRejected, match="b.wav: call_id REC-7 is already registered"):
-        register_call_file(_copy("turn_mp3_8k.mp3", tmp_path / "b.wav"), ledger=ledger,
-                           data_dir=data_dir, metadata=meta)  # fmt: skip
+        register_call_file(
+            _copy("turn_mp3_8k.mp3", tmp_path / "b.wav"),
+            ledger=ledger,
+            data_dir=data_dir,
+            metadata=meta,
+        )
 
 
 def test_size_limit_and_symlinks(ledger: CallLedger, data_dir: Path, tmp_path: Path) -> None:

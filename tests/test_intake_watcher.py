@@ -112,9 +112,12 @@ def test_lifecycle_duplicates_and_failures(env: Env) -> None:
     _drop(env, "turn_pcm16_8k.wav", "evil\x1b[2Jname.wav")
     watcher.scan_once()
     assert env.names("done") == [
-        "first-again.json", "first-again.wav", "first-again.wav.duplicate.json",
-        "second-copy.wav", "second-copy.wav.duplicate.json",
-    ]  # fmt: skip
+        "first-again.json",
+        "first-again.wav",
+        "first-again.wav.duplicate.json",
+        "second-copy.wav",
+        "second-copy.wav.duplicate.json",
+    ]
     dup = json.loads((env.folder.done / "first-again.wav.duplicate.json").read_text())
     assert dup["duplicate_of"] == "C-1" and dup["status"] == "queued"
     failed = env.names("failed")

@@ -54,37 +54,40 @@ class RawFormat:
         channels = metadata.get("channels", 1)
         if channels not in (1, 2):
             raise ValueError(f"channels {channels!r} must be 1 or 2")
-        return cls(encoding=name, sample_rate=rate, channels=int(channels))  # type: ignore[arg-type]
+        return cls(encoding=name, sample_rate=rate, channels=int(str(channels)))
+
+
+_PREFIXES = (
+    (b"fLaC", "flac"),
+    (b"OggS", "ogg"),
+    (b"#!AMR-WB\n", "amr-wb"),
+    (b"#!AMR\n", "amr-nb"),
+    (b"caff", "caf"),
+    (b"\x1a\x45\xdf\xa3", "matroska"),
+    (b".snd", "au"),
+    (b"ID3", "mp3"),
+)
+_RIFF_LIKE = {
+    (b"RIFF", b"WAVE"): "wav",
+    (b"RF64", b"WAVE"): "rf64",
+    (b"BW64", b"WAVE"): "rf64",
+    (b"FORM", b"AIFF"): "aiff",
+    (b"FORM", b"AIFC"): "aiff",
+}
 
 
 def sniff_format(head: bytes) -> str | None:
     """The container or stream format the bytes start with, or None when unrecognised."""
     if len(head) < 4:
         return None
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        return "rf64"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head.startswith(b"#!AMR-WB\n"):
-        return "amr-wb"
-    if head.startswith(b"#!AMR\n"):
-        return "amr-nb"
+    riff = _RIFF_LIKE.get((head[:4], head[8:12]))
+    if riff is not None:
+        return riff
+    for prefix, kind in _PREFIXES:
+        if head.startswith(prefix):
+            return kind
     if head[4:8] == b"ftyp":
         return "mp4"
-    if head[:4] == b"caff":
-        return "caf"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    if head[:4] == b".snd":
-        return "au"
-    if head[:3] == b"ID3":
-        return "mp3"
     if head[0] == 0xFF and head[1] in _MP3_SYNC:
         return "mp3"
     if head[0] == 0xFF and head[1] in _ADTS_SYNC:

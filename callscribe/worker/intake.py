@@ -67,7 +67,8 @@ def register_call_file(
     """Record ``path`` as a call and keep its audio under ``data_dir/audio``.
 
     Returns (record, created): ``created`` is False when the call was known already (by its
-    ``call_id``, or by the same audio bytes), which makes this file a duplicate.
+    ``call_id``, or by the same audio bytes even under another ``call_id``), which makes
+    this file a duplicate.
     ``source_name`` is the name to remember (default the file's own).
 
     Raises:
@@ -89,10 +90,10 @@ def register_call_file(
     given_id = metadata.get("call_id")
     call_id = str(given_id or sha256)
     existing = ledger.get(call_id)
-    if existing is None and not given_id:
+    if existing is None:
         existing = ledger.find_by_sha256(sha256)
     if existing is not None:
-        if given_id and existing.sha256 != sha256:
+        if given_id and existing.call_id == call_id and existing.sha256 != sha256:
             raise IntakeRejected(
                 f"{path.name}: call_id {call_id} is already registered for a different recording"
             )

@@ -37,7 +37,8 @@ Enqueue = Callable[[str, str], None]
 """enqueue(call_id, priority): queue the call unless a live job owns it already."""
 
 RECHECK_S = 30.0
-"""Seconds between checks that every call in processing/ still has a live job."""
+"""Seconds between checks that every call in processing/ still has a live job (a flushed or
+failed-over Redis loses queued jobs; the ledger and the folder still know the calls)."""
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Watcher:
     poll_s: float = 1.0
     polling: bool = False
     max_bytes: int | None = None
+    recheck_s: float = RECHECK_S
     clock: Callable[[], float] = time.monotonic
     _seen: dict[str, _Seen] = field(default_factory=dict, init=False)
     _renamed_in: set[str] = field(default_factory=set, init=False)
@@ -94,7 +96,7 @@ class Watcher:
         for path in self._ready_in_inbox():
             self._take(path)
         self._settle_processing()
-        if self.clock() - self._last_recheck >= RECHECK_S:
+        if self.clock() - self._last_recheck >= self.recheck_s:
             self._last_recheck = self.clock()
             for call_id in set(self._tracked.values()):
                 self._ensure_queued(call_id)
@@ -195,8 +197,9 @@ class Watcher:
         if not ours:
             self._duplicate(path, record)
             return
-        log.info("call %s: %s from the drop folder", record.call_id, "resumed" if recovering
-                 else "taken")  # fmt: skip
+        log.info(
+            "call %s: %s from the drop folder", record.call_id, "resumed" if recovering else "taken"
+        )
         self._tracked[path] = record.call_id
         if record.status not in (CallStatus.DONE, CallStatus.FAILED):
             self._ensure_queued(record.call_id, record)
@@ -250,8 +253,12 @@ class Watcher:
             observer.schedule(_Handler(self), str(self.folder.inbox), recursive=False)
             observer.start()
         except OSError as err:
-            log.warning("inotify unavailable (%s); polling %s every %.1fs", err,
-                        self.folder.inbox, self.poll_s)  # fmt: skip
+            log.warning(
+                "inotify unavailable (%s); polling %s every %.1fs",
+                err,
+                self.folder.inbox,
+                self.poll_s,
+            )
             return None
         return observer
 
