@@ -35,7 +35,7 @@ from callscribe.casesystem.auth import (
     require,
 )
 from callscribe.casesystem.embedded import EmbeddedCaseDesk
-from callscribe.casesystem.routes import contract_router, desk_router
+from callscribe.casesystem.routes import ERROR_RESPONSES, contract_router, desk_router
 from callscribe.db import iso_utc
 from callscribe.errors import CaseNotFound, CaseStateConflict, WriteBackConflict
 from callscribe.runtime import open_runtime
@@ -108,11 +108,20 @@ def _include_uploads(app: FastAPI) -> None:
         log.info("no %s module; the upload API is not served", UPLOAD_MODULE)
         return
     module = importlib.import_module(UPLOAD_MODULE)
-    app.include_router(module.router, dependencies=[Depends(require(*UPLOAD_ROLES))])
+    app.include_router(
+        module.router,
+        dependencies=[Depends(require(*UPLOAD_ROLES))],
+        responses={code: ERROR_RESPONSES[code] for code in (401, 403)},
+    )
 
 
 def _add_core_routes(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["health"], summary="Liveness and store check (no auth)")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        responses={503: {"description": "The store does not answer."}},
+        summary="Liveness and store check (no auth)",
+    )
     def healthz(request: Request) -> JSONResponse:
         try:
             with request.app.state.runtime.engine.connect() as conn:
@@ -126,7 +135,11 @@ def _add_core_routes(app: FastAPI) -> None:
         "/api/auth/login",
         tags=["auth"],
         response_model=SignInBody,
-        responses={401: {"model": ErrorBody, "description": "Wrong name or password."}},
+        responses={
+            401: {"model": ErrorBody, "description": "Wrong name or password."},
+            400: ERROR_RESPONSES[400],
+            422: ERROR_RESPONSES[422],
+        },
         summary="Sign in (operators, QA); sets the session cookie too",
     )
     def login(body: Credentials, request: Request, response: Response) -> dict[str, Any]:
@@ -150,7 +163,15 @@ def _add_core_routes(app: FastAPI) -> None:
             "user": _principal_body(signed.principal),
         }
 
-    @app.post("/api/auth/logout", tags=["auth"], status_code=204, summary="End this session")
+    signed_in: dict[int | str, dict[str, Any]] = {401: ERROR_RESPONSES[401]}
+
+    @app.post(
+        "/api/auth/logout",
+        tags=["auth"],
+        status_code=204,
+        responses=signed_in,
+        summary="End this session",
+    )
     def logout(
         request: Request, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Response:
@@ -163,11 +184,22 @@ def _add_core_routes(app: FastAPI) -> None:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    @app.get("/api/auth/me", tags=["auth"], response_model=PrincipalBody, summary="Who am I")
+    @app.get(
+        "/api/auth/me",
+        tags=["auth"],
+        response_model=PrincipalBody,
+        responses=signed_in,
+        summary="Who am I",
+    )
     def me(principal: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
         return _principal_body(principal)
 
-    @app.get("/api/openapi.json", tags=["contract"], summary="This API as OpenAPI 3")
+    @app.get(
+        "/api/openapi.json",
+        tags=["contract"],
+        responses=signed_in,
+        summary="This API as OpenAPI 3",
+    )
     def openapi(
         request: Request, _principal: Annotated[Principal, Depends(current_principal)]
     ) -> dict[str, Any]:
@@ -182,12 +214,30 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The published contract (``docs/openapi.json`` is this, written by ``callscribe openapi``)."""
     from fastapi.openapi.utils import get_openapi
 
-    return get_openapi(
+    document = get_openapi(
         title=app.title,
         version=app.version,
         description=app.description,
         routes=app.routes,
     )
+    _validation_errors_as_detail(document)
+    return document
+
+
+def _validation_errors_as_detail(document: dict[str, Any]) -> None:
+    """Describe 422 as the app answers it (``ErrorBody``), not as FastAPI's default list."""
+    default = "#/components/schemas/HTTPValidationError"
+    ours = "#/components/schemas/ErrorBody"
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("responses", {}).get("422", {}).get("content", {})
+            for media in content.values():
+                if media.get("schema", {}).get("$ref") == default:
+                    media["schema"] = {"$ref": ours}
+    schemas = document.get("components", {}).get("schemas", {})
+    if default.rsplit("/", 1)[1] not in json.dumps(document.get("paths", {})):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
 
 
 def openapi_text(app: FastAPI) -> str:

@@ -32,7 +32,7 @@ from callscribe.casesystem.models import CaseStatus
 from callscribe.errors import CaseNotFound
 from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
 
-__all__ = ["contract_router", "desk_router"]
+__all__ = ["ERROR_RESPONSES", "contract_router", "desk_router"]
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,10 @@ CallId = Annotated[
     ),
 ]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
+        (400, "The body is not parseable JSON."),
         (401, "No valid bearer token or session."),
         (403, "The token's role may not do this."),
         (404, "No case for that call id."),
@@ -70,8 +71,10 @@ _AUDIO_TYPES = {
 
 _TimeQuery = Query(description="ISO 8601; without an offset it is taken as UTC.")
 
-contract_router = APIRouter(prefix="/api/cases", tags=["write-back contract"], responses=_ERRORS)
-desk_router = APIRouter(prefix="/api/desk", tags=["case desk"], responses=_ERRORS)
+contract_router = APIRouter(
+    prefix="/api/cases", tags=["write-back contract"], responses=ERROR_RESPONSES
+)
+desk_router = APIRouter(prefix="/api/desk", tags=["case desk"], responses=ERROR_RESPONSES)
 
 worker_only = require("worker")
 readers = require("worker", "operator", "qa")
