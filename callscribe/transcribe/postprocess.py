@@ -96,7 +96,7 @@ def _normalise(text: str) -> str:
 
 def add_final_punctuation(text: str) -> str:
     """End a sentence with 。 when Whisper left it bare; never touch the characters."""
-    stripped = text.rstrip()
+    stripped = text.strip()
     if not stripped or stripped[-1] in _FINAL_PUNCTUATION:
         return stripped
     return stripped + "。"
@@ -191,14 +191,18 @@ def collapse_repetitions(text: str) -> str:
 
 
 def is_prompt_echo(text: str, prompt: str | None) -> bool:
-    """True when the text is nothing but a piece of the initial prompt.
+    """True when every clause of the text is a piece of the initial prompt.
 
     On silence or noise Whisper often repeats the end of its prompt, confidently (high
     log-probability), while its own no-speech probability says nobody spoke; the caller of
     this function checks the latter, because an agent really does say the greeting.
     """
-    norm = _normalise(text)
-    return bool(prompt) and bool(norm) and norm in _normalise(prompt or "")
+    if not prompt:
+        return False
+    source = _normalise(prompt)
+    clauses = [_normalise(c) for c in re.split(r"[。！？!?，,；;、\s]+", text)]
+    clauses = [c for c in clauses if c]
+    return bool(clauses) and all(c in source for c in clauses)
 
 
 def confidence_from_logprob(avg_logprob: float) -> float:
