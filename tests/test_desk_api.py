@@ -320,3 +320,30 @@ def test_audio_is_served_with_range_requests(desk: LiveDesk) -> None:
         assert qa.get("/api/desk/cases/c-none/audio").status_code == 404
     with desk.client("worker") as worker:
         assert worker.get(detail["audio_url"]).status_code == 403
+
+
+def test_secrets_are_stored_only_as_hashes_and_sessions_expire(desk: LiveDesk) -> None:
+    import sqlalchemy
+
+    from callscribe.casesystem.auth import AuthStore
+
+    engine = desk.app.state.runtime.engine
+    with engine.connect() as conn:
+        hashes = conn.execute(sqlalchemy.text("SELECT password_hash FROM users")).scalars().all()
+        digests = conn.execute(sqlalchemy.text("SELECT token_hash FROM api_tokens")).scalars().all()
+        sessions = (
+            conn.execute(sqlalchemy.text("SELECT session_hash FROM sessions")).scalars().all()
+        )
+    assert hashes and all(h.startswith("$argon2id$") for h in hashes)
+    assert not any("correct horse" in h for h in hashes)
+    stored = set(digests) | set(sessions)
+    assert all(len(d) == 64 for d in stored)
+    assert not stored & {desk.tokens["worker"], desk.tokens["operator"], desk.tokens["qa"]}
+
+    brief = AuthStore(engine, session_hours=1e-7)
+    signed = brief.sign_in("olga", "correct horse battery")
+    assert signed is not None
+    assert brief.authenticate(signed.token) is None
+    with desk.client() as anon:
+        expired = anon.get("/api/auth/me", headers={"Authorization": f"Bearer {signed.token}"})
+        assert expired.status_code == 401
