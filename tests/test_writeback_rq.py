@@ -144,3 +144,21 @@ def test_spent_retries_leave_the_call_in_the_outbox_until_it_drains(
     assert cli.invoke(main, ["status", call_id]).stdout.strip() == CallStatus.DONE
     assert fake.creations == {call_id: 1}
     assert loads == []
+
+
+def test_rq_waits_out_a_retry_after_longer_than_the_client_sleeps(
+    queue: Queue, fake: FakeCaseSystem, loads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLSCRIBE_CASE_SYSTEM_BACKOFF_MAX_S", "1")
+    get_settings.cache_clear()
+    [call_id] = _seed(open_runtime(get_settings()).ledger, 1)
+    fake.plan.append(Step("429", retry_after="3", detail="slow down"))
+    enqueue_call(queue, call_id, retry_intervals_s=[1])
+
+    job = _work_until_settled(queue, call_id)
+
+    assert job.get_status() == JobStatus.FINISHED
+    first, second = fake.puts()
+    assert first.answered == 429 and second.answered == 201
+    assert second.at - first.at >= 2.9, "rq retried before the case system's Retry-After"
+    assert fake.creations == {call_id: 1}

@@ -7,6 +7,7 @@ worker is a :class:`rq.SimpleWorker` (no fork per job), see :mod:`callscribe.wor
 from __future__ import annotations
 
 import logging
+import math
 from types import TracebackType
 from typing import Any
 
@@ -98,9 +99,27 @@ def record_call_failure(
         if record is not None:
             ledger.set_status(call_id, CallStatus.FAILED, error=reason)
     else:
+        if isinstance(exc_value, CaseSystemUnavailable) and exc_value.retry_after is not None:
+            _defer_next_retry(job, exc_value.retry_after)
         log.info("call %s: will retry (%s left): %s", call_id, job.retries_left, reason)
         if record is not None:
             ledger.set_status(call_id, CallStatus.QUEUED, error=f"retrying after: {reason}")
+
+
+def _defer_next_retry(job: Job, retry_after: float) -> None:
+    """Make rq's next retry wait at least the case system's ``Retry-After``.
+
+    rq picks the interval at ``len(retry_intervals) - retries_left`` when it schedules the retry,
+    right after this callback, and saves the job with it; only that one slot is raised.
+    """
+    intervals = list(job.retry_intervals or [])
+    if not intervals or not job.retries_left:
+        return
+    slot = max(len(intervals) - job.retries_left, 0)
+    wanted = math.ceil(retry_after)
+    if intervals[slot] < wanted:
+        intervals[slot] = wanted
+        job.retry_intervals = intervals
 
 
 def _one_line(exc: BaseException) -> str:
