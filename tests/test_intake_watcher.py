@@ -214,3 +214,39 @@ def test_polling_mode_takes_stable_files(env: Env) -> None:
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def test_watch_command_takes_a_file_and_stops_on_sigterm(
+    redis_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    drop = tmp_path / "drop"
+    env = {**os.environ, "CALLSCRIBE_WATCH_SETTLE_S": "0.2", "CALLSCRIBE_WATCH_POLL_S": "0.1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callscribe.cli", "watch", str(drop)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (drop / "inbox").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.copy(FORMATS / "turn_pcm16_8k.wav", drop / "inbox" / "cli.wav")
+        while not list((drop / "processing").glob("*__cli.wav")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list((drop / "processing").glob("*__cli.wav"))
+        queue = open_queue(connect(redis_url), "calls")
+        while not queue.get_job_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(queue.get_job_ids()) == 1
+        queue.connection.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert f"watching {drop / 'inbox'}" in err
