@@ -45,6 +45,8 @@ class _CueRules:
     agent_label: re.Pattern[str]
     agent_label_weight: float
     problem_default: str
+    confidential_report_bonus: float
+    homophones: dict[str, str]
 
 
 @functools.cache
@@ -67,7 +69,16 @@ def _rules() -> _CueRules:
         agent_label=re.compile(str(cues["agent_label_pattern"])),
         agent_label_weight=float(cues["agent_label_weight"]),
         problem_default=str(cues["problem_default"]),
+        confidential_report_bonus=float(cues["confidential_report_bonus"]),
+        homophones={str(k): str(v) for k, v in (cues.get("homophones") or {}).items()},
     )
+
+
+def heard_as_meant(text: str) -> str:
+    """Undo common Whisper mis-hearings (然气 -> 燃气) before matching cue words."""
+    for heard, meant in _rules().homophones.items():
+        text = text.replace(heard, meant)
+    return text
 
 
 def _turn_weight(turn: Turn) -> float:
@@ -81,8 +92,9 @@ def _score(
     where: dict[str, list[Turn]] = defaultdict(list)
     for turn in turns:
         w = _turn_weight(turn)
+        text = heard_as_meant(turn.text)
         for label, table in tables.items():
-            hit = sum(weight for cue, weight in table.items() if cue in turn.text)
+            hit = sum(weight for cue, weight in table.items() if cue in text)
             if hit:
                 scores[label] += hit * w
                 where[label].append(turn)
@@ -105,7 +117,7 @@ def _decide(
     return Decision(top, where[top][:3], round(confidence, 3), dict(scores))
 
 
-def classify_appeal(turns: list[Turn], *, urgent: bool) -> Decision:
+def classify_appeal(turns: list[Turn], *, urgent: bool, confidential: bool = False) -> Decision:
     """诉求类型: 咨询 求助 投诉 举报 建议 表扬 其他."""
     rules = _rules()
     scores, where = _score([t for t in turns if t.from_caller], rules.appeal)
@@ -116,6 +128,8 @@ def classify_appeal(turns: list[Turn], *, urgent: bool) -> Decision:
                 where[match.group(1)].append(turn)
     if urgent:
         scores["求助"] += rules.urgent_help_bonus
+    if confidential:
+        scores["举报"] += rules.confidential_report_bonus
     if not any(scores.values()) and classify_category(turns).value != "其他":
         return Decision(rules.problem_default, [], 0.4, dict(scores))
     decision = _decide(scores, where, rules.appeal_priority, "其他")
@@ -145,9 +159,10 @@ def classify_urgency(turns: list[Turn]) -> Decision:
     for turn in turns:
         if not turn.from_caller:
             continue
+        text = heard_as_meant(turn.text)
         for cue, weight in table.items():
-            for match in re.finditer(re.escape(cue), turn.text):
-                if _negated(turn.text, match.start(), negations):
+            for match in re.finditer(re.escape(cue), text):
+                if _negated(text, match.start(), negations):
                     continue
                 score += weight
                 if turn not in cited:

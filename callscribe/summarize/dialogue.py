@@ -26,7 +26,7 @@ class Turn:
 
     @property
     def evidence(self) -> Evidence:
-        return Evidence(self.index, self.start, self.end, self.text)
+        return Evidence(self.index, round(self.start, 3), round(self.end, 3), self.text)
 
 
 def turns_of(transcript: Transcript) -> list[Turn]:

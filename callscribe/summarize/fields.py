@@ -70,13 +70,15 @@ def extract_offline(transcript: Transcript) -> CaseFields:
     urgency = classify_urgency(turns)
     fields.urgency = urgency.value
     cite(fields, "urgency", urgency.turns, urgency.confidence)
-    appeal = classify_appeal(turns, urgent=urgency.value == "紧急")
+    flags = find_flags(turns)
+    confidential = flags.get("confidential", (False, []))[0]
+    appeal = classify_appeal(turns, urgent=urgency.value == "紧急", confidential=confidential)
     fields.appeal_type = appeal.value
     cite(fields, "appeal_type", appeal.turns, appeal.confidence)
     category = classify_category(turns)
     fields.category = category.value
     cite(fields, "category", category.turns, category.confidence)
-    for flag, (value, flag_turns) in find_flags(turns).items():
+    for flag, (value, flag_turns) in flags.items():
         setattr(fields, flag, value)
         cite(fields, flag, flag_turns, 0.8)
     caller_turns = [t for t in turns if t.from_caller]
