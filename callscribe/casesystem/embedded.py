@@ -19,21 +19,13 @@ from sqlalchemy.orm import Session
 
 from callscribe.casesystem.base import CaseSubmission, StoredCase
 from callscribe.casesystem.models import ACTIVE_STATUSES, CaseEventRow, CaseRow, CaseStatus
-from callscribe.db import iso_utc
+from callscribe.casesystem.views import EDITABLE_FIELDS, case_summary, case_view
 from callscribe.errors import CaseNotFound, CaseStateConflict, WriteBackConflict
 from callscribe.ledger import CallRow
-from callscribe.schema import CaseFields
 
 __all__ = ["EDITABLE_FIELDS", "CaseFilter", "CaseRow", "EmbeddedCaseDesk"]
 
 log = logging.getLogger(__name__)
-
-EDITABLE_FIELDS = tuple(
-    name
-    for name in CaseFields.__dataclass_fields__
-    if name not in ("evidence", "confidence", "extractor")
-)
-"""Work-order fields an operator may correct."""
 
 _PUT_ATTEMPTS = 3
 """Tries of one write when concurrent first writes of a call race on the unique call id."""
@@ -286,7 +278,7 @@ class EmbeddedCaseDesk:
                 .limit(limit)
                 .offset(offset)
             ).all()
-            return [_summary(r) for r in rows], int(total or 0)
+            return [case_summary(r) for r in rows], int(total or 0)
 
     def case_detail(self, call_id: str) -> dict[str, Any]:
         """Everything a review page shows for one case, its audit trail included.
@@ -309,31 +301,7 @@ class EmbeddedCaseDesk:
             .order_by(CaseEventRow.id)
         ).all()
         has_audio = session.scalar(select(CallRow.call_id).where(CallRow.call_id == row.call_id))
-        fields = dict(row.fields)
-        machine = dict(row.machine_fields or {})
-        segments = [
-            {"index": i, **{k: s.get(k) for k in ("start", "end", "speaker", "text", "confidence")}}
-            for i, s in enumerate(row.transcript.get("segments") or [])
-        ]
-        return {
-            **_summary(row),
-            "fields": {k: fields.get(k) for k in EDITABLE_FIELDS},
-            "machine_fields": {k: machine.get(k) for k in EDITABLE_FIELDS},
-            "edited_fields": [k for k in EDITABLE_FIELDS if fields.get(k) != machine.get(k)],
-            "evidence": fields.get("evidence") or {},
-            "confidence": fields.get("confidence") or {},
-            "extractor": fields.get("extractor"),
-            "transcript": {
-                "duration": row.transcript.get("duration"),
-                "language": row.transcript.get("language"),
-                "text": row.transcript.get("text"),
-                "segments": segments,
-            },
-            "metadata": dict(row.case_metadata or {}),
-            "audio_url": f"/api/desk/cases/{row.call_id}/audio" if has_audio else None,
-            "allowed_statuses": list(CaseStatus.TRANSITIONS.get(row.status, ())),
-            "history": [_event(e) for e in events],
-        }
+        return case_view(row, events, has_audio=has_audio is not None)
 
 
 def _locked(session: Session, call_id: str) -> CaseRow | None:
@@ -382,38 +350,3 @@ def _indexed(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     return value[:_INDEXED_MAX_CHARS]
-
-
-def _summary(row: CaseRow) -> dict[str, Any]:
-    fields = row.fields or {}
-    return {
-        "case_id": row.case_id,
-        "call_id": row.call_id,
-        "status": row.status,
-        "revision": row.revision,
-        "reviewer": row.reviewer,
-        "title": fields.get("title") or "",
-        "summary": fields.get("summary") or "",
-        "district": row.district,
-        "category": row.category,
-        "appeal_type": row.appeal_type,
-        "urgency": row.urgency,
-        "duration": (row.transcript or {}).get("duration"),
-        "created_at": iso_utc(row.created_at),
-        "updated_at": iso_utc(row.updated_at),
-    }
-
-
-def _event(event: CaseEventRow) -> dict[str, Any]:
-    return {
-        "at": iso_utc(event.at),
-        "actor": event.actor,
-        "action": event.action,
-        "field": event.field,
-        "machine_value": event.machine_value,
-        "old_value": event.old_value,
-        "new_value": event.new_value,
-        "from_status": event.from_status,
-        "to_status": event.to_status,
-        "note": event.note,
-    }
