@@ -31,7 +31,12 @@ def _note(freq: float, seconds: float) -> Audio:
 
 def hold_music(seconds: float) -> Audio:
     """A looping I-V-vi-IV chord progression with a melody on top, like a hotline's queue."""
-    chords = [(261.6, 329.6, 392.0), (196.0, 246.9, 392.0), (220.0, 261.6, 329.6), (174.6, 220.0, 349.2)]  # fmt: skip
+    chords = [
+        (261.6, 329.6, 392.0),
+        (196.0, 246.9, 392.0),
+        (220.0, 261.6, 329.6),
+        (174.6, 220.0, 349.2),
+    ]
     melody = [523.3, 587.3, 659.3, 587.3, 523.3, 493.9, 440.0, 493.9]
     beat = 0.5
     out = np.zeros(int(seconds * RATE) + RATE, dtype=np.float32)

@@ -82,9 +82,7 @@ def test_both_engines_write_the_same_text_at_float32(
     assert checkpoint.parent == model_dir.parent
     reference = OpenAIWhisperEngine(checkpoint, device="cpu", options=GREEDY_FP32)
     assert reference.compute_type == "float32"
-    fast = FasterWhisperEngine(
-        model_dir, device="cpu", compute_type="float32", options=GREEDY_FP32
-    )
+    fast = FasterWhisperEngine(model_dir, device="cpu", compute_type="float32", options=GREEDY_FP32)
     for name in AGREEMENT_CLIPS:
         audio = decode_call_audio(SPEECH / name)
         ours, theirs = fast.transcribe(audio), reference.transcribe(audio)
