@@ -224,3 +224,18 @@ def test_cli_users_tokens_and_serve(data_dir: Path) -> None:
         server.wait(timeout=20)
     shown = runner.invoke(main, ["show", "c-cli"])
     assert '"status": "auto-filled"' in shown.output
+
+
+def test_the_app_works_without_the_upload_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callscribe.casesystem import app as app_module
+
+    monkeypatch.setattr(app_module, "UPLOAD_MODULE", "callscribe.casesystem.no_such_module")
+    app = create_app(Settings(data=tmp_path, db_url=f"sqlite:///{tmp_path / 'o.db'}"))
+    try:
+        paths = set(app_module.openapi_document(app)["paths"])
+    finally:
+        app.state.runtime.engine.dispose()
+    assert "/api/cases/{call_id}" in paths
+    assert not any(p.startswith("/calls") for p in paths)
