@@ -46,6 +46,9 @@ def _transcript(*pairs: tuple[Speaker | None, str]) -> Transcript:
         ((("agent", "温女士还是温先生？"), ("caller", "温女士。")), None),
         ((("caller", "窗口一个姓张的小姑娘很耐心。"), ("caller", "免贵姓王，王先生。")), "王先生"),
         (((None, "您叫什么名字 我叫田芳电话呢 一八六"),), "田芳"),
+        (((None, "我叫马丽上地西里八号楼的"),), "马丽"),
+        (((None, "我叫张敏芳群园三区"),), "张敏"),
+        ((("agent", "您的姓名？"), ("caller", "叫我老柴就行，柴先生。")), "柴先生"),
     ],
 )
 def test_names(pairs: tuple[tuple[Speaker | None, str], ...], name: str | None) -> None:
