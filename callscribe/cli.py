@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging.config
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -198,6 +199,45 @@ def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
 
 
 @main.command()
+@click.argument("inbox", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--polling", is_flag=True, default=None, help="Scan only, no inotify (NFS/SMB).")
+def watch(inbox: Path, polling: bool | None) -> None:
+    """Watch a drop folder: INBOX/inbox -> processing -> done | failed (INBOX/inbox works too)."""
+    import signal
+    import threading
+
+    from callscribe.runtime import open_runtime
+    from callscribe.worker.dropfolder import DropFolder
+    from callscribe.worker.queue import connect
+    from callscribe.worker.redis_server import resolve_redis
+    from callscribe.worker.watcher import Watcher, queue_enqueuer
+
+    settings = _settings()
+    runtime = open_runtime(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with _reported():
+        url, private = resolve_redis(settings.redis_url, settings.data)
+        try:
+            folder = DropFolder.at(inbox)
+            click.echo(f"watching {folder.inbox}", err=True)
+            Watcher(
+                folder,
+                runtime.ledger,
+                settings.data,
+                queue_enqueuer(connect(url), settings.queue, settings.job_timeout_s),
+                settle_s=settings.watch_settle_s,
+                poll_s=settings.watch_poll_s,
+                polling=settings.watch_polling if polling is None else polling,
+                max_bytes=settings.max_upload_bytes,
+            ).run(stop)
+        finally:
+            if private is not None:
+                private.stop()
+
+
+@main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on, first first.")
 def worker(burst: bool, queue_names: tuple[str, ...]) -> None:
@@ -304,6 +344,33 @@ def eval_group() -> None:
     """Measure the stages against labelled data."""
 
 
+@eval_group.command(name="fields")
+@click.argument("labelled", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print accuracy, misses and latency as JSON.")
+@click.option("--misses", is_flag=True, help="List each wrong value.")
+def eval_fields(labelled: Path, as_json: bool, misses: bool) -> None:
+    """Per-field accuracy of the field extractor on LABELLED.jsonl (see summarize/evaluate.py)."""
+    from callscribe.summarize.evaluate import evaluate, load_labelled, report
+    from callscribe.summarize.fields import extract_case_fields, warm_up
+
+    with _reported():
+        calls = load_labelled(labelled)
+        warm_up()  # start-up (rules, gazetteer, jieba) is not counted in the per-call latency
+        result = report(*evaluate(calls, extract_case_fields))
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(f"{result['calls']} calls from {labelled.name}")
+    for name, score in result["fields"].items():
+        click.echo(f"  {name:<16} {score['accuracy']:7.1%}  ({score['correct']}/{score['total']})")
+        for miss in score["misses"] if misses else []:
+            click.echo(f"      {miss['id']}: expected {miss['expected']!r}, got {miss['got']!r}")
+    lat = result["latency_ms"]
+    click.echo(
+        f"  latency per call: mean {lat['mean']} ms, p95 {lat['p95']} ms, max {lat['max']} ms"
+    )
+
+
 @eval_group.command(name="asr")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
@@ -376,6 +443,106 @@ def demo(audio: tuple[Path, ...]) -> None:
             _echo_json(
                 {k: v for k, v in case.fields.items() if k not in ("evidence", "confidence")}
             )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the embedded case desk (write-back API, review API, uploads) with uvicorn."""
+    import uvicorn
+
+    from callscribe.casesystem.app import create_app
+
+    settings = _settings()
+    with _reported():
+        app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)
+
+
+@main.group()
+def users() -> None:
+    """People who sign in to the case desk (operators, QA)."""
+
+
+@users.command(name="add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["operator", "qa"]))
+@click.password_option(help="Prompted for (twice) unless piped in.")
+def users_add(name: str, role: str, password: str) -> None:
+    """Create a person's account; the password is stored as an argon2 hash."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    with _reported():
+        AuthStore(open_runtime(_settings()).engine).add_user(name, role, password)
+    click.echo(f"user {name} ({role}) added")
+
+
+@users.command(name="list")
+def users_list() -> None:
+    """List accounts: name, role, active."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    for name, role, active in AuthStore(open_runtime(_settings()).engine).list_users():
+        click.echo(f"{name}\t{role}\t{'active' if active else 'disabled'}")
+
+
+@main.group()
+def tokens() -> None:
+    """Service tokens for the worker's write-back and for call recorders."""
+
+
+@tokens.command(name="add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["worker", "recorder"]))
+def tokens_add(name: str, role: str) -> None:
+    """Create a token and print it once (only its SHA-256 is kept)."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    with _reported():
+        token = AuthStore(open_runtime(_settings()).engine).add_token(name, role)
+    click.echo(token)
+
+
+@tokens.command(name="revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke a token by name."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    if not AuthStore(open_runtime(_settings()).engine).revoke_token(name):
+        raise click.ClickException(f"no active token named {name}")
+    click.echo(f"token {name} revoked")
+
+
+@tokens.command(name="list")
+def tokens_list() -> None:
+    """List tokens: name, role, active or revoked."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    for name, role, active in AuthStore(open_runtime(_settings()).engine).list_tokens():
+        click.echo(f"{name}\t{role}\t{'active' if active else 'revoked'}")
+
+
+@main.command()
+@click.option("--output", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+def openapi(output: Path | None) -> None:
+    """Print the case desk's OpenAPI contract (docs/openapi.json is this)."""
+    from callscribe.casesystem.app import create_app, openapi_text
+
+    with tempfile.TemporaryDirectory(prefix="callscribe-openapi-") as tmp:
+        app = create_app(Settings(data=Path(tmp), db_url=f"sqlite:///{tmp}/openapi.db"))
+        document = openapi_text(app)
+        app.state.runtime.engine.dispose()
+    if output is None:
+        click.echo(document, nl=False)
+    else:
+        output.write_text(document, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,14 @@ will fail the same way every time::
     │   ├── ConfigurationError    a setting is missing or wrong
     │   ├── AudioDecodeError      the file is not audio we can read (empty, cut short, bad codec)
     │   ├── AudioRejectedError    readable audio that we refuse (too long, all silence)
+    │   ├── IntakeRejected        refused before decoding (symlink, unsafe name, too large)
+    │   ├── MetadataError         a sidecar or upload metadata is unusable
     │   ├── ModelError            the Whisper model is missing or fails its checksum
     │   ├── TranscriptInputError  a transcript file given to `extract` cannot be read
     │   ├── WriteBackRejected     the case system refused the case (4xx other than 409/429)
-    │   └── WriteBackConflict     409: the case is past the worker's reach (e.g. confirmed); done
+    │   ├── WriteBackConflict     409: the case is past the worker's reach (e.g. confirmed); done
+    │   ├── CaseStateConflict     a review action that the case's state forbids (409)
+    │   └── CaseNotFound          no case for that call id (404)
     └── RetryableError            a later attempt may succeed; rq retries it
         ├── QueueUnavailable      Redis does not answer
         └── CaseSystemUnavailable the case system timed out, was unreachable, or answered 429/5xx
@@ -23,13 +27,19 @@ __all__ = [
     "AudioDecodeError",
     "AudioRejectedError",
     "CallscribeError",
+    "CaseNotFound",
+    "CaseStateConflict",
     "CaseSystemUnavailable",
     "ConfigurationError",
+    "IntakeRejected",
+    "MetadataError",
     "ModelError",
     "PermanentError",
     "QueueUnavailable",
     "RetryableError",
     "TranscriptInputError",
+    "UnsupportedAudio",
+    "UploadTooLarge",
     "WriteBackConflict",
     "WriteBackError",
     "WriteBackRejected",
@@ -60,6 +70,23 @@ class AudioRejectedError(PermanentError):
     """The audio decodes but is refused: too long, too large, or nothing but silence."""
 
 
+class IntakeRejected(PermanentError):
+    """A file offered for intake is refused before decoding: a symlink, an unsafe name, too
+    large, or a call id already used by a different recording."""
+
+
+class UploadTooLarge(IntakeRejected):
+    """An uploaded file is over the size limit (HTTP 413)."""
+
+
+class UnsupportedAudio(IntakeRejected):
+    """An uploaded file's content is not an audio format we read (HTTP 415)."""
+
+
+class MetadataError(PermanentError):
+    """A sidecar ``NAME.json`` or the upload's metadata field is unusable (bad JSON, bad value)."""
+
+
 class ModelError(PermanentError):
     """The Whisper model cannot be found, joined, verified or loaded."""
 
@@ -82,6 +109,15 @@ class WriteBackConflict(WriteBackError, PermanentError):
     Not a failure of the call: the outbox treats it as delivered and keeps the server's message.
     Permanent so that, should it ever reach the queue, it is never retried.
     """
+
+
+class CaseStateConflict(PermanentError):
+    """A review action does not fit the case's state: a move the lifecycle forbids, or an edit
+    made on an older revision than the one stored (HTTP 409)."""
+
+
+class CaseNotFound(PermanentError):
+    """No case is stored for that call id (HTTP 404)."""
 
 
 class CaseSystemUnavailable(WriteBackError, RetryableError):

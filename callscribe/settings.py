@@ -50,9 +50,29 @@ class Settings(BaseSettings):
     compute_type: str = Field(default="default", description="CTranslate2 compute type.")
     beam_size: int = Field(default=defaults.BEAM_SIZE, ge=1, le=10)
     cpu_threads: int = Field(default=0, ge=0)
+    prompt: str = Field(
+        default=defaults.WHISPER_PROMPT, description="Whisper's initial prompt; empty for none."
+    )
+    use_vocabulary: bool = Field(
+        default=False, description="Put the domain vocabulary into the prompt (measured: off)."
+    )
+    vocabulary_file: Path | None = Field(
+        default=None, description="Vocabulary for the prompt, one term a line; default packaged."
+    )
     agent_channel: Literal["left", "right"] = "left"
     max_call_seconds: float = Field(default=defaults.MAX_CALL_SECONDS, gt=0)
     max_upload_bytes: int = Field(default=defaults.MAX_UPLOAD_BYTES, gt=0)
+
+    # Drop folder (callscribe watch)
+    watch_settle_s: float = Field(
+        default=2.0, ge=0, description="Seconds a file's size and mtime must hold still."
+    )
+    watch_poll_s: float = Field(
+        default=1.0, gt=0, description="Seconds between scans (the polling fallback's interval)."
+    )
+    watch_polling: bool = Field(
+        default=False, description="Poll only, no inotify (network shares, NFS/SMB)."
+    )
 
     # Case system
     case_system_url: str | None = Field(
@@ -63,6 +83,16 @@ class Settings(BaseSettings):
     case_system_attempts: int = Field(default=defaults.CASE_SYSTEM_ATTEMPTS, ge=1, le=20)
     case_system_backoff_s: float = Field(default=defaults.CASE_SYSTEM_BACKOFF_S, ge=0)
     case_system_backoff_max_s: float = Field(default=defaults.CASE_SYSTEM_BACKOFF_MAX_S, ge=0)
+
+    # Embedded case desk (`callscribe serve`)
+    desk_worker_token: SecretStr | None = Field(
+        default=None,
+        description="A worker token the desk accepts besides those from `callscribe tokens add`.",
+    )
+    desk_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    desk_secure_cookies: bool = Field(
+        default=False, description="Mark the session cookie Secure (set it when served over HTTPS)."
+    )
 
     # Optional LLM extractor
     llm_url: str | None = None
@@ -75,6 +105,13 @@ class Settings(BaseSettings):
     def _model_exists(cls, value: str | None) -> str | None:
         if value is not None and not Path(value).expanduser().exists():
             raise ValueError(f"model path {value!r} does not exist")
+        return value
+
+    @field_validator("desk_worker_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters (e.g. `openssl rand -hex 24`)")
         return value
 
     @property
