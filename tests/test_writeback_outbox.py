@@ -25,6 +25,7 @@ from callscribe.summarize import extract_case_fields
 from callscribe.transcribe import Transcriber
 from callscribe.worker.intake import register_call_file
 from tests.conftest import CALLS, ROOT, SPEECH
+from tests.desk_support import BACKENDS, store_url
 from tests.writeback_fake import TOKEN, FakeCaseSystem, Step
 
 
@@ -37,13 +38,21 @@ def fake() -> Iterator[FakeCaseSystem]:
         system.stop()
 
 
+@pytest.fixture(params=["sqlite"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The worker's store: SQLite in the data dir, or (parametrised) a PostgreSQL schema."""
+    with store_url(request.param, tmp_path, request) as url:
+        yield url
+
+
 @pytest.fixture
 def http_env(
-    fake: FakeCaseSystem, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeCaseSystem, data_dir: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """Point callscribe at the fake case system, with fast retries."""
     env = {
         "CALLSCRIBE_DATA": str(data_dir),
+        "CALLSCRIBE_DB_URL": ledger_url,
         "CALLSCRIBE_CASE_SYSTEM_URL": fake.url,
         "CALLSCRIBE_CASE_SYSTEM_TOKEN": TOKEN,
         "CALLSCRIBE_CASE_SYSTEM_TIMEOUT_S": "2",
@@ -78,6 +87,7 @@ def _seed(ledger: CallLedger, count: int) -> list[str]:
     return call_ids
 
 
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
 def test_outbox_lists_pending_and_drains_when_the_system_is_back(
     http_env: dict[str, str], fake: FakeCaseSystem
 ) -> None:
@@ -146,6 +156,7 @@ def test_a_409_ends_the_call_done_keeping_the_operators_case_and_the_message(
     assert fake.cases[call_id]["fields"] == {"summary": "坐席确认"}, "operator's case overwritten"
 
 
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
 def test_killing_the_drain_mid_request_loses_nothing_and_writes_each_case_once(
     http_env: dict[str, str], fake: FakeCaseSystem
 ) -> None:
