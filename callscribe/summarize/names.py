@@ -21,6 +21,9 @@ __all__ = ["NameResult", "find_caller_name", "strip_honorific"]
 
 log = logging.getLogger(__name__)
 
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+(?=$|[，。！？、,.!?\s])")
+"""A name said alone up to punctuation ("我叫冷静怡。") needs no word boundaries."""
+
 _PLACE_FREQ = 2000
 """jieba word frequency given to place names: high enough to win over a name's HMM guess."""
 
@@ -106,6 +109,10 @@ def _full_name_at(text: str, pos: int) -> str | None:
         return None
     rules = _rules()
     rest = text[pos:]
+    whole = _CJK_RUN.match(rest)
+    if whole and len(surname) + 1 <= len(whole.group()) <= len(surname) + 2:
+        if not any(ch in rules.stops for ch in whole.group()[len(surname) :]):
+            return whole.group()
     words: list[str] = _jieba().lcut(rest[:8])  # type: ignore[attr-defined]
     name = ""
     for word in words:
@@ -153,6 +160,10 @@ def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]
         for word, gender in rules.gender_words.items():
             if word in turn.text:
                 return gender, [turn]
+        bare = turn.text.strip("，,。！!？? ")
+        asked = turn.index > 0 and "还是" in turns[turn.index - 1].text
+        if asked and bare in ("先生", "女士"):
+            return bare, [turns[turn.index - 1], turn]
     return None, []
 
 
