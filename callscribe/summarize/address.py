@@ -136,12 +136,17 @@ def _said_address(mention: Mention, district: str) -> str:
         if at > 0:
             phrase = phrase[:at]
     phrase = phrase.rstrip("的在")
-    gaz = gazetteer()
-    if not phrase.startswith(district) and not phrase.startswith(gaz.districts[district]):
-        phrase = district + phrase
+    first = _first_mention(mention.turn, start)
+    said_district = first is not None and any(p.kind == "district" for p in first.places)
+    if said_district and not phrase.startswith(district):
+        phrase = district + phrase[len(gazetteer().districts[district]) :]
     elif not phrase.startswith(district):
-        phrase = district + phrase[len(gaz.districts[district]) :]
+        phrase = district + phrase
     return phrase[:60]
+
+
+def _first_mention(turn: Turn, start: int) -> Mention | None:
+    return next((m for m in find_mentions(turn) if m.start == start), None)
 
 
 def resolve_address(turns: list[Turn]) -> AddressResult:

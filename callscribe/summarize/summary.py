@@ -26,6 +26,8 @@ _LEAD = re.compile(
 _APPEAL_VERB = re.compile(r"(投诉|举报|表扬|咨询)")
 _NOT_DEMAND = re.compile(r"(称呼|贵姓|电话|回复|回个|您|姓名)")
 _DEMAND = re.compile(r"(希望|要求|请你们|麻烦|能不能|赶紧|尽快|想问|怎么|能否|需要哪些)")
+_PROBLEM_CHARS = 80
+"""Characters of the caller's opening statement kept in the summary."""
 _DEFAULT_DEMAND = {
     "投诉": "尽快核实处理",
     "举报": "相关部门依法查处",
@@ -46,33 +48,51 @@ def _cue_weights() -> dict[str, float]:
     return table
 
 
-def _clauses(turns: list[Turn]) -> list[str]:
+def _turn_clauses(turn: Turn) -> list[str]:
     out = []
-    for turn in turns:
-        if not turn.from_caller:
+    for clause in _CLAUSE.split(turn.text):
+        lead = _LEAD.match(clause.strip())
+        clause = _LEAD.sub("", clause.strip())
+        if lead and _APPEAL_VERB.search(lead.group()) and len(clause) < 10:
             continue
-        for clause in _CLAUSE.split(turn.text):
-            lead = _LEAD.match(clause.strip())
-            clause = _LEAD.sub("", clause.strip())
-            if lead and _APPEAL_VERB.search(lead.group()) and len(clause) < 10:
-                continue
-            if len(clause) < 4 or spoken_numbers(clause) or "12345" in clause:
-                continue
-            out.append(clause)
+        if len(clause) < 4 or spoken_numbers(clause) or "12345" in clause:
+            continue
+        out.append(clause)
     return out
+
+
+def _clauses(turns: list[Turn]) -> list[str]:
+    return [c for turn in turns if turn.from_caller for c in _turn_clauses(turn)]
 
 
 def _score(clause: str) -> float:
     return sum(w for cue, w in _cue_weights().items() if cue in clause)
 
 
-def _problem(turns: list[Turn], limit: int = 2) -> list[str]:
-    clauses = _clauses(turns)
-    ranked = sorted(range(len(clauses)), key=lambda i: -_score(clauses[i]))
-    keep = sorted(i for i in ranked[:limit] if _score(clauses[i]) > 0)
-    if not keep and clauses:
-        keep = [0]
-    return [clauses[i] for i in keep]
+def _opening(turns: list[Turn]) -> list[str]:
+    """The clauses of the caller's first substantive turn: where callers state the problem."""
+    for turn in turns:
+        if turn.from_caller:
+            clauses = _turn_clauses(turn)
+            if clauses:
+                return clauses
+    return []
+
+
+def _problem(turns: list[Turn], budget: int = _PROBLEM_CHARS) -> list[str]:
+    """The opening statement (up to ``budget`` characters), plus the strongest later clause."""
+    opening = _opening(turns)
+    kept: list[str] = []
+    for clause in opening:
+        if kept and sum(map(len, kept)) + len(clause) > budget:
+            break
+        kept.append(clause)
+    later = [c for c in _clauses(turns) if c not in opening and _score(c) > 0]
+    if later:
+        best = max(later, key=_score)
+        if _score(best) > max(map(_score, kept), default=0.0):
+            kept.append(best)
+    return kept
 
 
 def _demand(turns: list[Turn], appeal_type: str) -> str:
@@ -90,9 +110,11 @@ def _place(fields: CaseFields) -> str:
 
 def write_title(fields: CaseFields, turns: list[Turn]) -> str:
     """Where and what, at most TITLE_MAX_CHARS characters."""
-    problem = _problem(turns, limit=1)
+    clauses = _opening(turns)
     where = fields.street or fields.district or ""
-    what = problem[0] if problem else fields.category
+    what = max(clauses, key=_score) if clauses else fields.category
+    if where and where[:2] in what:
+        where = ""
     return (where + what)[: defaults.TITLE_MAX_CHARS]
 
 
