@@ -130,8 +130,9 @@ def classify_appeal(turns: list[Turn], *, urgent: bool, confidential: bool = Fal
         scores["求助"] += rules.urgent_help_bonus
     if confidential:
         scores["举报"] += rules.confidential_report_bonus
-    if not any(scores.values()) and classify_category(turns).value != "其他":
-        return Decision(rules.problem_default, [], 0.4, dict(scores))
+    category = classify_category(turns)
+    if not any(scores.values()) and category.value != "其他":
+        return Decision(rules.problem_default, category.turns, 0.4, dict(scores))
     decision = _decide(scores, where, rules.appeal_priority, "其他")
     assert decision.value in APPEAL_TYPES
     return decision
