@@ -47,6 +47,7 @@ class _CueRules:
     problem_default: str
     confidential_report_bonus: float
     homophones: dict[str, str]
+    appeal_patterns: tuple[tuple[re.Pattern[str], str, float], ...]
 
 
 @functools.cache
@@ -71,6 +72,10 @@ def _rules() -> _CueRules:
         problem_default=str(cues["problem_default"]),
         confidential_report_bonus=float(cues["confidential_report_bonus"]),
         homophones={str(k): str(v) for k, v in (cues.get("homophones") or {}).items()},
+        appeal_patterns=tuple(
+            (re.compile(str(p["pattern"])), str(p["appeal"]), float(p["weight"]))
+            for p in cues.get("appeal_patterns") or []
+        ),
     )
 
 
@@ -120,7 +125,13 @@ def _decide(
 def classify_appeal(turns: list[Turn], *, urgent: bool, confidential: bool = False) -> Decision:
     """诉求类型: 咨询 求助 投诉 举报 建议 表扬 其他."""
     rules = _rules()
-    scores, where = _score([t for t in turns if t.from_caller], rules.appeal)
+    caller = [t for t in turns if t.from_caller]
+    scores, where = _score(caller, rules.appeal)
+    for turn in caller:
+        for pattern, appeal, weight in rules.appeal_patterns:
+            if pattern.search(turn.text):
+                scores[appeal] += weight
+                where[appeal].append(turn)
     for turn in turns:
         if turn.speaker == "agent":
             for match in rules.agent_label.finditer(turn.text):
