@@ -64,8 +64,10 @@ class TranscribeOptions:
     initial_prompt: str | None = DEFAULT_PROMPT
     condition_on_previous_text: bool = False
     word_timestamps: bool = False
-    split_turns_on_words: bool = True
-    """Two-channel calls are decoded with word timings so turns can be cut at pauses (turns.py)."""
+    split_turns_on_words: bool = False
+    """Decode two-channel calls with word timings so turns.py can cut a segment at a pause in
+    which the other party spoke. Off: it doubles the CPU time of a stereo call (measured, see
+    docs/benchmarks.md), and decoding each VAD clip on its own already keeps turns apart."""
     temperature: tuple[float, ...] = defaults.TEMPERATURES
     compression_ratio_threshold: float | None = 2.4
     # hallucination gates
