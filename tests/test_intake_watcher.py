@@ -250,3 +250,16 @@ def test_watch_command_takes_a_file_and_stops_on_sigterm(
         _out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert f"watching {drop / 'inbox'}" in err
+
+
+def test_redis_down_leaves_the_call_in_processing_and_a_recheck_queues_it(env: Env) -> None:
+    down = queue_enqueuer(connect("redis://127.0.0.1:1/0"), "calls", 600)
+    watcher = Watcher(env.folder, env.ledger, env.data, down, settle_s=0.0, clock=env.clock)
+    _drop(env, "turn_pcm16_8k.wav", "while-down.wav")
+    watcher.scan_once()
+    [taken] = env.names("processing")
+    assert taken.endswith("__while-down.wav") and env.queued() == []
+    watcher.enqueue = queue_enqueuer(env.redis, "calls", 600)
+    env.clock.now += watcher.recheck_s
+    watcher.scan_once()
+    assert len(env.queued()) == 1

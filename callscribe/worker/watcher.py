@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from watchdog.events import FileSystemEventHandler
 
-from callscribe.errors import IntakeRejected, PermanentError
+from callscribe.errors import IntakeRejected, PermanentError, RetryableError
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
 from callscribe.worker.dropfolder import DropFolder, is_ignored, split_token
 from callscribe.worker.intake import check_file_name, read_sidecar, register_call_file, sidecar_for
@@ -74,7 +76,10 @@ class Watcher:
         observer = None if self.polling else self._start_observer()
         try:
             while not stop.is_set():
-                self.scan_once()
+                try:
+                    self.scan_once()
+                except (OSError, SQLAlchemyError) as err:
+                    log.warning("drop folder scan failed, trying again: %s", err)
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
         finally:
@@ -169,6 +174,9 @@ class Watcher:
             moved = self.folder.take(path, sidecar)
         except FileNotFoundError:
             return
+        except OSError as err:
+            log.warning("%s: cannot move it to processing/ (%s); trying again", path.name, err)
+            return
         self._admit(moved, recovering=False)
 
     def _admit(self, path: Path, *, recovering: bool) -> None:
@@ -208,7 +216,15 @@ class Watcher:
         record = record or self.ledger.get(call_id)
         if record is None or record.status in (CallStatus.DONE, CallStatus.FAILED):
             return
-        self.enqueue(call_id, str(record.metadata.get("priority") or "normal"))
+        try:
+            self.enqueue(call_id, str(record.metadata.get("priority") or "normal"))
+        except (RedisError, OSError, RetryableError) as err:
+            log.warning(
+                "call %s: cannot queue it now (%s); retrying in %.0fs",
+                call_id,
+                " ".join(str(err).split()),
+                self.recheck_s,
+            )
 
     def _settle_processing(self) -> None:
         for path, call_id in list(self._tracked.items()):
@@ -293,8 +309,11 @@ def queue_enqueuer(connection: Any, queue_name: str, job_timeout_s: int) -> Enqu
         "normal": open_queue(connection, queue_name),
         "urgent": open_queue(connection, defaults.URGENT_QUEUE_NAME),
     }
-    for queue in queues.values():
-        queue.started_job_registry.cleanup()
+    try:
+        for queue in queues.values():
+            queue.started_job_registry.cleanup()
+    except RedisError as err:
+        log.warning("cannot clean the started-job registries now: %s", err)
 
     def enqueue(call_id: str, priority: str) -> None:
         enqueue_call(queues.get(priority, queues["normal"]), call_id, job_timeout_s=job_timeout_s)
