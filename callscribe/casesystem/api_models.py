@@ -95,6 +95,7 @@ class CaseFieldsBody(_Open):
     evidence: dict[str, list[EvidenceBody]] = Field(default_factory=dict)
     confidence: dict[str, float] = Field(default_factory=dict)
     extractor: str = "rules"
+    confirmed: list[str] = Field(default_factory=list)
 
 
 class WordBody(_Open):
@@ -273,6 +274,7 @@ class CaseDetail(CaseSummary):
     evidence: dict[str, Any]
     confidence: dict[str, Any]
     extractor: str | None
+    confirmed: list[str]
     transcript: TranscriptView
     metadata: dict[str, Any]
     audio_url: str | None

@@ -14,7 +14,7 @@ __all__ = ["EDITABLE_FIELDS", "case_summary", "case_view"]
 EDITABLE_FIELDS = tuple(
     name
     for name in CaseFields.__dataclass_fields__
-    if name not in ("evidence", "confidence", "extractor")
+    if name not in ("evidence", "confidence", "extractor", "confirmed")
 )
 """Work-order fields an operator may correct."""
 
@@ -35,6 +35,7 @@ def case_view(row: CaseRow, events: Sequence[CaseEventRow], *, has_audio: bool) 
         "evidence": fields.get("evidence") or {},
         "confidence": fields.get("confidence") or {},
         "extractor": fields.get("extractor"),
+        "confirmed": fields.get("confirmed") or [],
         "transcript": {
             "duration": row.transcript.get("duration"),
             "language": row.transcript.get("language"),
