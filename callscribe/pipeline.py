@@ -91,6 +91,7 @@ def _transcribe(
         agent_channel=agent_channel,
         max_seconds=max_seconds,
         metadata=record.metadata,
+        display_name=record.source_name,
     )
     transcript = transcriber.transcribe(audio)
     log.info(

@@ -220,3 +220,14 @@ def test_raw_format_sidecar_values_are_checked() -> None:
     assert RawFormat.from_metadata({"call_id": "x"}) is None
     with pytest.raises(ValueError, match="not raw G.711"):
         RawFormat.from_metadata({"encoding": "g729", "sample_rate": 8000})
+
+
+def test_errors_name_the_file_as_the_recorder_named_it(tmp_path: Path) -> None:
+    stored = tmp_path / "var" / "audio" / ("ab" * 32 + ".mp3")
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"\x00" * 64)
+    with pytest.raises(AudioDecodeError) as caught:
+        decode_call_audio(stored, display_name="recording.mp3")
+    message = str(caught.value)
+    assert message.startswith("recording.mp3: not a readable audio file"), message
+    assert str(tmp_path) not in message and "ab" * 32 not in message

@@ -162,3 +162,19 @@ def test_unsafe_names_are_refused(name: str, reason: str) -> None:
     with pytest.raises(IntakeRejected) as caught:
         check_file_name(name)
     assert reason in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_sidecar_beside_the_file_is_read_when_no_metadata_is_given(
+    ledger: CallLedger, data_dir: Path, tmp_path: Path
+) -> None:
+    raw = _copy("turn_g711u_8k.ulaw", tmp_path / "line7.ulaw")
+    (tmp_path / "line7.json").write_text(
+        '{"call_id": "L7", "encoding": "ulaw", "sample_rate": 8000}'
+    )
+    record, created = register_call_file(raw, ledger=ledger, data_dir=data_dir)
+    assert created and record.call_id == "L7" and record.metadata["sample_rate"] == 8000
+    (tmp_path / "line8.json").write_text("{oops")
+    with pytest.raises(MetadataError, match=r"line8\.json: bad JSON"):
+        register_call_file(
+            _copy("turn_mp3_8k.mp3", tmp_path / "line8.mp3"), ledger=ledger, data_dir=data_dir
+        )

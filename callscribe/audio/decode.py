@@ -43,6 +43,7 @@ def decode_call_audio(
     max_seconds: float = defaults.MAX_CALL_SECONDS,
     raw_format: RawFormat | None = None,
     metadata: Mapping[str, Any] | None = None,
+    display_name: str | None = None,
 ) -> CallAudio:
     """Decode a call recording into 16 kHz float32 channels.
 
@@ -57,6 +58,8 @@ def decode_call_audio(
         raw_format: for headerless G.711, its encoding and rate (from the sidecar).
         metadata: the call's sidecar metadata; its ``agent_channel`` (derived from
             ``channel_roles`` at intake) and raw G.711 format override the arguments.
+        display_name: the name to give in errors (the file as the recorder named it, when
+            ``path`` is the data directory's copy).
 
     Raises:
         AudioDecodeError: the file is missing, empty, cut short, or not audio we can read.
@@ -64,6 +67,23 @@ def decode_call_audio(
             silent throughout.
     """
     path = Path(path)
+    try:
+        return _decode(path, agent_channel, max_seconds, raw_format, metadata)
+    except (AudioDecodeError, AudioRejectedError) as err:
+        message = str(err)
+        if not display_name or not message.startswith(f"{path.name}: "):
+            raise
+        renamed = f"{display_name}: {message.removeprefix(f'{path.name}: ')}"
+        raise type(err)(renamed.replace(str(path), display_name)) from err
+
+
+def _decode(
+    path: Path,
+    agent_channel: str,
+    max_seconds: float,
+    raw_format: RawFormat | None,
+    metadata: Mapping[str, Any] | None,
+) -> CallAudio:
     if metadata:
         agent_channel = str(metadata.get("agent_channel") or agent_channel)
         try:
@@ -226,4 +246,6 @@ def _read_with_av(path: Path, max_seconds: float, sniffed: str | None) -> tuple[
 
 
 def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+    """The error's text on one line, without the file path FFmpeg appends."""
+    text = getattr(err, "strerror", None) or str(err)
+    return " ".join(str(text).split()) or type(err).__name__

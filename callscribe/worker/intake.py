@@ -69,7 +69,9 @@ def register_call_file(
     Returns (record, created): ``created`` is False when the call was known already (by its
     ``call_id``, or by the same audio bytes even under another ``call_id``), which makes
     this file a duplicate.
-    ``source_name`` is the name to remember (default the file's own).
+    ``source_name`` is the name to remember (default the file's own). With ``metadata`` None,
+    a sidecar ``NAME.json`` beside the file is read (``callscribe enqueue``/``process``); the
+    watcher and the upload API pass what they read themselves.
 
     Raises:
         AudioDecodeError: the file is missing or empty.
@@ -85,7 +87,10 @@ def register_call_file(
         raise AudioDecodeError(f"{path.name}: file is empty")
     if max_bytes is not None and size > max_bytes:
         raise IntakeRejected(f"{path.name}: {size} bytes, over the {max_bytes} byte limit")
-    metadata = normalize_metadata(metadata or {}, path.name)
+    if metadata is None:
+        beside = sidecar_for(path)
+        metadata = read_sidecar(beside, root=path.parent) if beside is not None else {}
+    metadata = normalize_metadata(metadata, path.name)
     sha256 = fingerprint_file(path)
     given_id = metadata.get("call_id")
     call_id = str(given_id or sha256)
