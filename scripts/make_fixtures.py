@@ -1,8 +1,9 @@
 """Build the sample calls in fixtures/calls/ from the real clips in fixtures/speech/.
 
 Run from the repository root: python scripts/make_fixtures.py. The output is committed; this
-script documents how it was made and rebuilds it (the PCM files bit for bit; lossy encoders may
-differ in their last bits between FFmpeg versions).
+script documents how it was made and rebuilds it: the integer PCM and G.711 files bit for bit;
+the float WAV differs in its PEAK chunk's timestamp, the Ogg file in its random stream serial,
+and lossy encoders may differ between FFmpeg versions.
 
 Made here:
 
