@@ -151,4 +151,32 @@ def test_the_real_app_mounts_the_router_behind_its_auth(runtime: Runtime) -> Non
     for url in _serve(app):
         response = _post(url, FORMATS / "turn_pcm16_8k.wav")
         assert response.status_code == 401
+        head = (
+            "POST /calls HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+        )
+        assert _raw_request(url, head) == "HTTP/1.1 401 Unauthorized"
     assert runtime.ledger.list() == []
+
+
+def _raw_request(base: str, headers: str) -> str:
+    """Send only the request head (no body) and return the status line."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(headers.encode())
+        return sock.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
+
+
+def test_a_declared_two_gigabyte_upload_is_refused_before_its_body_is_read(base_url: str) -> None:
+    head = (
+        "POST /calls HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {2 * 1024**3}\r\n\r\n"
+    )
+    assert _raw_request(base_url, head) == "HTTP/1.1 413 Request Entity Too Large"
+
+
+def test_missing_audio_part_is_a_clear_422(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/calls", data={"metadata": "{}"}, files={"x": ("a", b"1")})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "audio: a file part named 'audio' is required"

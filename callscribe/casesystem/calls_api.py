@@ -9,12 +9,13 @@ name, so the web process never imports Whisper.
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from callscribe.errors import (
     AudioDecodeError,
@@ -33,6 +34,34 @@ __all__ = ["CallAccepted", "CallStatusBody", "router"]
 router = APIRouter(tags=["calls"])
 
 _queue_lock = threading.Lock()
+
+_MULTIPART_SLACK = 64 * 1024
+"""Bytes of multipart framing and metadata allowed on top of the audio size limit."""
+
+_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["audio"],
+                "properties": {
+                    "audio": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The recording, any supported format (judged by content).",
+                    },
+                    "metadata": {
+                        "type": "string",
+                        "description": "Sidecar fields as a JSON object: call_id, caller_number, "
+                        "started_at, agent_id, channel_roles, priority; encoding and sample_rate "
+                        "for raw G.711.",
+                    },
+                },
+            }
+        }
+    },
+}
 
 
 class CallAccepted(BaseModel):
@@ -60,14 +89,25 @@ class CallStatusBody(BaseModel):
         422: {"description": "The metadata field is not usable JSON."},
         503: {"description": "The queue's Redis does not answer."},
     },
+    openapi_extra={"requestBody": _REQUEST_BODY},
 )
-async def upload_call(
-    request: Request,
-    audio: Annotated[UploadFile, File(description="The recording, any supported format.")],
-    metadata: Annotated[str | None, Form(description="Sidecar fields as a JSON object.")] = None,
-) -> JSONResponse:
+async def upload_call(request: Request) -> JSONResponse:
+    """The form is read here, not declared as parameters, so that auth (a router dependency)
+    and a declared Content-Length over the limit are answered before any byte is stored."""
     runtime = _runtime(request)
+    limit = runtime.settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
+        raise HTTPException(
+            413, detail=f"upload of {declared} bytes is over the {limit} byte limit"
+        )
+    form = await request.form(max_files=1, max_fields=2)
     try:
+        audio = form.get("audio")
+        if not isinstance(audio, UploadFile):
+            raise HTTPException(422, detail="audio: a file part named 'audio' is required")
+        field = form.get("metadata")
+        metadata = await field.read() if isinstance(field, UploadFile) else field
         record, created = await run_in_threadpool(
             receive_upload,
             audio.file,
@@ -75,7 +115,7 @@ async def upload_call(
             metadata,
             ledger=runtime.ledger,
             data_dir=runtime.settings.data,
-            max_bytes=runtime.settings.max_upload_bytes,
+            max_bytes=limit,
         )
     except UploadTooLarge as err:
         raise HTTPException(413, detail=str(err)) from err
@@ -85,6 +125,8 @@ async def upload_call(
         raise HTTPException(422, detail=str(err)) from err
     except (IntakeRejected, AudioDecodeError) as err:
         raise HTTPException(400, detail=str(err)) from err
+    finally:
+        await form.close()
     if record.status not in (CallStatus.DONE, CallStatus.FAILED):
         try:
             await run_in_threadpool(_enqueue, request, record)
