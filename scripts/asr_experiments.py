@@ -37,7 +37,19 @@ EXPERIMENTS: dict[str, TranscribeOptions] = {
     "vad_pad200": dataclasses.replace(BASE, vad_speech_pad_ms=200),
     "vad_pad800": dataclasses.replace(BASE, vad_speech_pad_ms=800),
     "vad_thr0.35": dataclasses.replace(BASE, vad_threshold=0.35),
+    "clips_split_2000ms": dataclasses.replace(BASE, vad_min_silence_ms=2000),
+    "clips_no_prompt": dataclasses.replace(BASE, initial_prompt=None),
+    "clips_greedy": dataclasses.replace(BASE, beam_size=1),
+    "clips_old_prompt": dataclasses.replace(BASE, initial_prompt=OLD_PROMPT),
+    "prompt_nopunct": dataclasses.replace(
+        BASE, initial_prompt="您好这里是北京12345市民服务热线请问您反映什么问题"
+    ),
+    "old_prompt+pad200": dataclasses.replace(
+        BASE, initial_prompt=OLD_PROMPT, vad_speech_pad_ms=200
+    ),
+    "beam5_patience2": dataclasses.replace(BASE, patience=2.0),
 }
+COMPUTE = {"float32": "float32", "int8_float32": "int8_float32"}
 
 
 def main(names: list[str]) -> None:
@@ -46,7 +58,9 @@ def main(names: list[str]) -> None:
     model_dir = resolve_model_dir(settings.model, settings.cache_dir)
     engine = FasterWhisperEngine(model_dir, device="cpu", compute_type="int8")
     for name in names or list(EXPERIMENTS):
-        engine.options = EXPERIMENTS[name]
+        if name in COMPUTE:
+            engine = FasterWhisperEngine(model_dir, device="cpu", compute_type=COMPUTE[name])
+        engine.options = EXPERIMENTS.get(name, BASE)
         started = time.perf_counter()
         report = evaluate_asr(entries, engine)
         took = time.perf_counter() - started
