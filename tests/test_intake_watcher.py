@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -219,10 +222,6 @@ def test_polling_mode_takes_stable_files(env: Env) -> None:
 def test_watch_command_takes_a_file_and_stops_on_sigterm(
     redis_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    import signal
-    import subprocess
-    import sys
-
     drop = tmp_path / "drop"
     env = {**os.environ, "CALLSCRIBE_WATCH_SETTLE_S": "0.2", "CALLSCRIBE_WATCH_POLL_S": "0.1"}
     process = subprocess.Popen(
@@ -263,3 +262,69 @@ def test_redis_down_leaves_the_call_in_processing_and_a_recheck_queues_it(env: E
     env.clock.now += watcher.recheck_s
     watcher.scan_once()
     assert len(env.queued()) == 1
+
+
+def _watch_process(drop: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "CALLSCRIBE_WATCH_SETTLE_S": "0", "CALLSCRIBE_WATCH_POLL_S": "0.02"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "callscribe.cli", "watch", str(drop)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _where(folder: DropFolder, names: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {n: [] for n in names}
+    for sub in ("inbox", "processing", "done", "failed"):
+        for path in (folder.root / sub).iterdir():
+            original = path.name.split("__", 1)[-1] if sub == "processing" else path.name
+            if original in found:
+                found[original].append(sub)
+    return found
+
+
+def test_sigkill_mid_intake_loses_nothing_and_a_restart_finishes(
+    redis_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    folder = DropFolder.at(tmp_path / "drop")
+    names: list[str] = []
+    for i in range(30):
+        name = f"call{i:02d}.wav"
+        body = b"RIFF" + (i % 20).to_bytes(2, "big") * 2000  # calls 20-29 repeat 0-9
+        (folder.inbox / name).write_bytes(body)
+        if i % 3 == 0:
+            (folder.inbox / f"call{i:02d}.json").write_text(json.dumps({"agent_id": f"A{i}"}))
+        names.append(name)
+
+    first = _watch_process(folder.root)
+    deadline = time.monotonic() + 20
+    while len(list(folder.processing.iterdir())) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    after_kill = _where(folder, names)
+    assert all(len(places) == 1 for places in after_kill.values()), after_kill
+    assert any(p == ["inbox"] for p in after_kill.values()), "killed too late to test a crash"
+
+    second = _watch_process(folder.root)
+    try:
+        while any(folder.inbox.glob("call*.wav")) and time.monotonic() < deadline + 20:
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _out, err = second.communicate(timeout=20)
+    assert second.returncode == 0, err
+    where = _where(folder, names)
+    assert all(len(places) == 1 for places in where.values()), where
+    assert sorted(n for n, p in where.items() if p == ["processing"]) == names[:20]
+    assert sorted(n for n, p in where.items() if p == ["done"]) == names[20:]
+    ledger = process_runtime(get_settings()).ledger
+    calls = ledger.list(limit=100)
+    assert len(calls) == 20 and len({c.sha256 for c in calls}) == 20
+    queue = open_queue(connect(redis_url), "calls")
+    assert sorted(queue.get_job_ids()) == sorted(job_id_for(c.call_id) for c in calls)
+    assert {c.metadata.get("agent_id") for c in calls} >= {f"A{i}" for i in range(0, 20, 3)}
+    process_runtime.cache_clear()
