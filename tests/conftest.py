@@ -46,13 +46,16 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis server: the one at REDIS_URL / 127.0.0.1:6379, else a private redis-server."""
+    """A Redis server: the one at REDIS_URL / 127.0.0.1:6379; in CI its absence fails the run,
+    elsewhere a private redis-server is started for the session."""
     from callscribe.worker.redis_server import PrivateRedis, redis_answers
 
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if redis_answers(base):
         yield base.rsplit("/", 1)[0] if base.startswith("redis://") else base
         return
+    if os.environ.get("CI"):
+        pytest.fail(f"no Redis answers at {base}; .ci/run should have started redis-server")
     server = PrivateRedis.start(tmp_path_factory.mktemp("redis"))
     try:
         yield server.url.split("?", 1)[0]
@@ -64,32 +67,49 @@ def _db_url(server: str, db: int) -> str:
     return f"{server}?db={db}" if server.startswith("unix://") else f"{server}/{db}"
 
 
+_CLAIM_KEY = "callscribe-tests:claimed-by"
+"""Marks a database as taken by one test session, so two sessions on one machine never share
+(and flush) the same database. Per-test cleaning deletes every key but this one."""
+
+
 @pytest.fixture(scope="session")
-def redis_test_db(redis_server_url: str) -> int:
+def redis_test_db(redis_server_url: str) -> Iterator[int]:
+    owner = f"{os.uname().nodename}:{os.getpid()}"
     for db in range(TEST_DB_START, 16):
         client = redis.Redis.from_url(_db_url(redis_server_url, db))
         try:
-            if client.dbsize() == 0:
-                return db
+            if client.dbsize() == 0 and client.set(_CLAIM_KEY, owner, nx=True, ex=6 * 3600):
+                try:
+                    yield db
+                finally:
+                    _clean_db(client)
+                    client.delete(_CLAIM_KEY)
+                return
         finally:
             client.close()
     raise RuntimeError("no empty Redis database between 4 and 15 for the tests")
+
+
+def _clean_db(client: redis.Redis) -> None:
+    doomed = [key for key in client.scan_iter(count=1000) if key != _CLAIM_KEY.encode()]
+    for start in range(0, len(doomed), 1000):
+        client.delete(*doomed[start : start + 1000])
 
 
 @pytest.fixture
 def redis_url(
     redis_server_url: str, redis_test_db: int, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
-    """REDIS_URL of a database of the tests' own, flushed before and after each test."""
+    """REDIS_URL of a database of the tests' own, cleaned before and after each test."""
     url = _db_url(redis_server_url, redis_test_db)
     client = redis.Redis.from_url(url)
-    client.flushdb()
+    _clean_db(client)
     monkeypatch.setenv("REDIS_URL", url)
     get_settings.cache_clear()
     try:
         yield url
     finally:
-        client.flushdb()
+        _clean_db(client)
         client.close()
 
 
