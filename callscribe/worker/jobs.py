@@ -106,6 +106,11 @@ def record_call_failure(
             ledger.set_status(call_id, CallStatus.QUEUED, error=f"retrying after: {reason}")
 
 
+_RQ_SCHEDULE_RESOLUTION_S = 1
+"""rq stores a retry's due time in whole Unix seconds (truncated), so it may run up to a second
+before the interval is over; one second more keeps it after the case system's Retry-After."""
+
+
 def _defer_next_retry(job: Job, retry_after: float) -> None:
     """Make rq's next retry wait at least the case system's ``Retry-After``.
 
@@ -116,7 +121,7 @@ def _defer_next_retry(job: Job, retry_after: float) -> None:
     if not intervals or not job.retries_left:
         return
     slot = max(len(intervals) - job.retries_left, 0)
-    wanted = math.ceil(retry_after)
+    wanted = math.ceil(retry_after) + _RQ_SCHEDULE_RESOLUTION_S
     if intervals[slot] < wanted:
         intervals[slot] = wanted
         job.retry_intervals = intervals

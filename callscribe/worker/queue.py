@@ -15,6 +15,7 @@ __all__ = [
     "connect",
     "enqueue_call",
     "job_id_for",
+    "live_job",
     "open_queue",
 ]
 
@@ -45,6 +46,18 @@ def job_id_for(call_id: str) -> str:
     return f"call-{call_id}"
 
 
+LIVE_JOB_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})
+"""rq statuses of a job that still owns its call: it will run, or is running."""
+
+
+def live_job(connection: Redis, call_id: str) -> Job | None:
+    """The call's rq job if one is queued, running or waiting for a retry, else None."""
+    job = Job.fetch_many([job_id_for(call_id)], connection=connection, serializer=JSONSerializer)[0]
+    if job is not None and job.get_status(refresh=True) in LIVE_JOB_STATUSES:
+        return job
+    return None
+
+
 def enqueue_call(
     queue: Queue,
     call_id: str,
@@ -58,19 +71,13 @@ def enqueue_call(
     retryable failure; rq's scheduler (``worker --with-scheduler``) requeues them.
     """
     intervals = RETRY_INTERVALS_S if retry_intervals_s is None else retry_intervals_s
-    job_id = job_id_for(call_id)
-    existing = Job.fetch_many([job_id], connection=queue.connection, serializer=JSONSerializer)[0]
-    if existing is not None and existing.get_status(refresh=True) in {
-        "queued",
-        "started",
-        "deferred",
-        "scheduled",
-    }:
+    existing = live_job(queue.connection, call_id)
+    if existing is not None:
         return existing
     return queue.enqueue(
         JOB_NAME,
         call_id,
-        job_id=job_id,
+        job_id=job_id_for(call_id),
         job_timeout=job_timeout_s,
         result_ttl=defaults.JOB_RESULT_TTL_S,
         failure_ttl=defaults.JOB_RESULT_TTL_S,
