@@ -25,6 +25,9 @@ __all__ = ["OpenAIWhisperEngine"]
 
 log = logging.getLogger(__name__)
 
+_HOP = 160
+"""Samples per mel frame (10 ms at 16 kHz)."""
+
 
 class OpenAIWhisperEngine:
     """openai-whisper, float32 on CPU (float16 on CUDA), from a converted checkpoint."""
@@ -94,6 +97,8 @@ class OpenAIWhisperEngine:
         clips = opts.clips(samples)
         if clips is not None and not clips:
             return []
+        if clips is not None:
+            clips = _within_mel_frames(clips, len(samples))
         raws = [_raw_segment(s) for s in self._decode(samples, clips)["segments"]]
         out: list[Segment] = []
         for raw in raws:
@@ -157,3 +162,19 @@ def _raw_segment(seg: dict[str, Any]) -> RawSegment:
         compression_ratio=float(seg["compression_ratio"]),
         words=words,
     )
+
+
+def _within_mel_frames(clips: list[float], n_samples: int) -> list[float]:
+    """Clamp clip ends to the last whole 10 ms mel frame of the audio.
+
+    openai-whisper 20250625 loops forever when a clip ends past its last mel frame (it keeps
+    decoding a window of zero frames; openai/whisper PR 2005, fixed in faster-whisper by
+    PR 697). Silero's end times can fall half a frame past the end of the audio.
+    """
+    last = (n_samples // _HOP) / 100
+    out: list[float] = []
+    for start, end in zip(clips[0::2], clips[1::2], strict=True):
+        end = min(end, last)
+        if end - start >= 0.02:
+            out += [start, end]
+    return out
