@@ -109,3 +109,29 @@ def test_cpu_engine_defaults_to_int8(model_dir: Path) -> None:
 def test_unknown_engine_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="CALLSCRIBE_ENGINE"):
         load_transcriber("kaldi", None, tmp_path)
+
+
+def test_clip_ends_past_the_last_mel_frame_are_clamped() -> None:
+    from callscribe.transcribe.openai_engine import _within_mel_frames
+
+    # BAC009S0764W0122.wav: 65,840 samples = 411 whole frames; Silero said the clip ends at 4.115.
+    assert _within_mel_frames([0.208, 4.115], 65_840) == [0.208, 4.11]
+    assert _within_mel_frames([0.0, 1.0, 4.105, 4.2], 65_840) == [0.0, 1.0]
+
+
+@pytest.mark.model
+@pytest.mark.reference
+@pytest.mark.timeout(120)
+def test_reference_engine_finishes_a_clip_whose_vad_end_is_past_the_audio(
+    model_dir: Path,
+) -> None:
+    """openai-whisper looped forever on this clip before the clamp (found by `bench`)."""
+    from callscribe.transcribe.convert import ensure_openai_checkpoint
+    from callscribe.transcribe.openai_engine import OpenAIWhisperEngine
+
+    engine = OpenAIWhisperEngine(
+        ensure_openai_checkpoint(model_dir, model_dir.parent),
+        options=TranscribeOptions(beam_size=1),
+    )
+    transcript = engine.transcribe(decode_call_audio(SPEECH / "BAC009S0764W0122.wav"))
+    assert "城市" in transcript.text
