@@ -20,8 +20,8 @@ from callscribe.ledger import CallStatus
 from callscribe.pipeline import run_call
 from callscribe.runtime import Runtime, process_runtime
 from callscribe.settings import get_settings
-from callscribe.transcribe import Transcriber, load_transcriber
-from callscribe.transcribe.engine import TranscribeOptions
+from callscribe.transcribe import Transcriber
+from callscribe.transcribe.loader import transcriber_from_settings
 
 __all__ = ["process_call", "record_call_failure", "worker_transcriber"]
 
@@ -34,16 +34,7 @@ def worker_runtime() -> Runtime:
 
 def worker_transcriber() -> Transcriber:
     """The process-wide transcriber for the current settings (loaded on first use only)."""
-    settings = get_settings()
-    return load_transcriber(
-        settings.engine,
-        settings.model,
-        settings.cache_dir,
-        settings.device,
-        settings.compute_type,
-        settings.cpu_threads,
-        TranscribeOptions(beam_size=settings.beam_size),
-    )
+    return transcriber_from_settings(get_settings())
 
 
 def process_call(call_id: str) -> dict[str, Any]:
