@@ -1,0 +1,111 @@
+"""Case desk commands: serve, users, tokens, openapi."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from callscribe.cli._common import main, reported, settings_or_exit
+from callscribe.settings import Settings
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the embedded case desk (write-back API, review API, uploads) with uvicorn."""
+    import uvicorn
+
+    from callscribe.casesystem.app import create_app
+
+    settings = settings_or_exit()
+    with reported():
+        app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)
+
+
+@main.group()
+def users() -> None:
+    """People who sign in to the case desk (operators, QA)."""
+
+
+@users.command(name="add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["operator", "qa"]))
+@click.password_option(help="Prompted for (twice) unless piped in.")
+def users_add(name: str, role: str, password: str) -> None:
+    """Create a person's account; the password is stored as an argon2 hash."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    with reported():
+        AuthStore(open_runtime(settings_or_exit()).engine).add_user(name, role, password)
+    click.echo(f"user {name} ({role}) added")
+
+
+@users.command(name="list")
+def users_list() -> None:
+    """List accounts: name, role, active."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    for name, role, active in AuthStore(open_runtime(settings_or_exit()).engine).list_users():
+        click.echo(f"{name}\t{role}\t{'active' if active else 'disabled'}")
+
+
+@main.group()
+def tokens() -> None:
+    """Service tokens for the worker's write-back and for call recorders."""
+
+
+@tokens.command(name="add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["worker", "recorder"]))
+def tokens_add(name: str, role: str) -> None:
+    """Create a token and print it once (only its SHA-256 is kept)."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    with reported():
+        token = AuthStore(open_runtime(settings_or_exit()).engine).add_token(name, role)
+    click.echo(token)
+
+
+@tokens.command(name="revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke a token by name."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    if not AuthStore(open_runtime(settings_or_exit()).engine).revoke_token(name):
+        raise click.ClickException(f"no active token named {name}")
+    click.echo(f"token {name} revoked")
+
+
+@tokens.command(name="list")
+def tokens_list() -> None:
+    """List tokens: name, role, active or revoked."""
+    from callscribe.casesystem.auth import AuthStore
+    from callscribe.runtime import open_runtime
+
+    for name, role, active in AuthStore(open_runtime(settings_or_exit()).engine).list_tokens():
+        click.echo(f"{name}\t{role}\t{'active' if active else 'revoked'}")
+
+
+@main.command()
+@click.option("--output", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+def openapi(output: Path | None) -> None:
+    """Print the case desk's OpenAPI contract (docs/openapi.json is this)."""
+    from callscribe.casesystem.app import create_app, openapi_text
+
+    with tempfile.TemporaryDirectory(prefix="callscribe-openapi-") as tmp:
+        app = create_app(Settings(data=Path(tmp), db_url=f"sqlite:///{tmp}/openapi.db"))
+        document = openapi_text(app)
+        app.state.runtime.engine.dispose()
+    if output is None:
+        click.echo(document, nl=False)
+    else:
+        output.write_text(document, encoding="utf-8")
