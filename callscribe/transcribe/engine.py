@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import abc
 import copy
 import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +26,7 @@ from callscribe.transcribe.vad import speech_clips
 
 __all__ = [
     "DEFAULT_PROMPT",
+    "ChannelEngine",
     "FasterWhisperEngine",
     "TranscribeOptions",
     "Transcriber",
@@ -69,6 +72,9 @@ class TranscribeOptions:
     which the other party spoke. Off: it doubles the CPU time of a stereo call (measured, see
     docs/benchmarks.md), and decoding each VAD clip on its own already keeps turns apart."""
     temperature: tuple[float, ...] = defaults.TEMPERATURES
+    seed: int = 0
+    """Seed of the sampling used by temperature fallback, set before every channel is decoded,
+    so a call transcribes the same however many calls the process decoded before it."""
     compression_ratio_threshold: float | None = 2.4
     # hallucination gates
     vad_filter: bool = True
@@ -100,7 +106,66 @@ class Transcriber(Protocol):
     def transcribe(self, audio: CallAudio) -> Transcript: ...
 
 
-class FasterWhisperEngine:
+class ChannelEngine(abc.ABC):
+    """What both engines share: each channel decoded on its own, cleaned, then merged by turn.
+
+    Subclasses say how one channel is decoded (:meth:`decode_channel`); the clean-up and the
+    turn merging are the same for every engine, so the engines differ only in the model.
+    """
+
+    name: str
+    options: TranscribeOptions
+
+    @property
+    @abc.abstractmethod
+    def model_name(self) -> str:
+        """The model's name as transcripts record it."""
+
+    @abc.abstractmethod
+    def decode_channel(
+        self, samples: npt.NDArray[np.float32], clips: list[float] | None
+    ) -> Iterable[RawSegment]:
+        """Whisper's raw segments for one channel (only the ``clips`` spans, when given)."""
+
+    def transcribe(self, audio: CallAudio) -> Transcript:
+        engine = self
+        if len(audio.channels) > 1 and self.options.split_turns_on_words:
+            engine = copy.copy(self)
+            engine.options = dataclasses.replace(self.options, word_timestamps=True)
+        per_channel = [
+            engine.transcribe_channel(channel, speaker)
+            for channel, speaker in zip(audio.channels, audio.speakers, strict=True)
+        ]
+        return Transcript(
+            duration=audio.duration,
+            segments=merge_channel_segments(per_channel),
+            language=self.options.language,
+            engine=self.name,
+            model=self.model_name,
+        )
+
+    def transcribe_channel(
+        self, samples: npt.NDArray[np.float32], speaker: Speaker | None
+    ) -> list[Segment]:
+        opts = self.options
+        clips = opts.clips(samples)
+        if clips is not None and not clips:
+            return []
+        out: list[Segment] = []
+        for raw in self.decode_channel(samples, clips):
+            segment = clean_segment(
+                raw,
+                speaker,
+                no_speech_threshold=opts.no_speech_threshold,
+                log_prob_threshold=opts.log_prob_threshold,
+                prompt=opts.initial_prompt,
+            )
+            if segment is not None:
+                out.append(segment)
+        return out
+
+
+class FasterWhisperEngine(ChannelEngine):
     """faster-whisper (CTranslate2): int8 on CPU, float16 on CUDA. Loads its model once."""
 
     name = "faster-whisper"
@@ -143,31 +208,17 @@ class FasterWhisperEngine:
             time.perf_counter() - started,
         )
 
-    def transcribe(self, audio: CallAudio) -> Transcript:
-        engine = self
-        if len(audio.channels) > 1 and self.options.split_turns_on_words:
-            engine = copy.copy(self)
-            engine.options = dataclasses.replace(self.options, word_timestamps=True)
-        per_channel = [
-            engine.transcribe_channel(channel, speaker)
-            for channel, speaker in zip(audio.channels, audio.speakers, strict=True)
-        ]
-        segments = merge_channel_segments(per_channel)
-        return Transcript(
-            duration=audio.duration,
-            segments=segments,
-            language=self.options.language,
-            engine=self.name,
-            model=self.model_dir.name,
-        )
+    @property
+    def model_name(self) -> str:
+        return self.model_dir.name
 
-    def transcribe_channel(
-        self, samples: npt.NDArray[np.float32], speaker: Speaker | None
-    ) -> list[Segment]:
+    def decode_channel(
+        self, samples: npt.NDArray[np.float32], clips: list[float] | None
+    ) -> Iterator[RawSegment]:
+        import ctranslate2
+
         opts = self.options
-        clips = opts.clips(samples)
-        if clips is not None and not clips:
-            return []
+        ctranslate2.set_random_seed(opts.seed)
         raw_segments, _info = self._model.transcribe(
             samples,
             language=opts.language,
@@ -185,18 +236,8 @@ class FasterWhisperEngine:
             no_speech_threshold=opts.no_speech_threshold,
             log_prob_threshold=opts.log_prob_threshold,
         )
-        out: list[Segment] = []
         for raw in raw_segments:
-            segment = clean_segment(
-                _raw_segment(raw),
-                speaker,
-                no_speech_threshold=opts.no_speech_threshold,
-                log_prob_threshold=opts.log_prob_threshold,
-                prompt=opts.initial_prompt,
-            )
-            if segment is not None:
-                out.append(segment)
-        return out
+            yield _raw_segment(raw)
 
 
 def _raw_segment(raw: Any) -> RawSegment:

@@ -16,10 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from callscribe.errors import ModelError
-from callscribe.schema import CallAudio, Segment, Speaker, Transcript, Word
-from callscribe.transcribe.engine import TranscribeOptions, count_model_load
-from callscribe.transcribe.postprocess import RawSegment, clean_segment
-from callscribe.transcribe.turns import merge_channel_segments
+from callscribe.schema import Word
+from callscribe.transcribe.engine import ChannelEngine, TranscribeOptions, count_model_load
+from callscribe.transcribe.postprocess import RawSegment
 
 __all__ = ["OpenAIWhisperEngine"]
 
@@ -29,7 +28,7 @@ _HOP = 160
 """Samples per mel frame (10 ms at 16 kHz)."""
 
 
-class OpenAIWhisperEngine:
+class OpenAIWhisperEngine(ChannelEngine):
     """openai-whisper, float32 on CPU (float16 on CUDA), from a converted checkpoint."""
 
     name = "openai-whisper"
@@ -77,41 +76,19 @@ class OpenAIWhisperEngine:
             time.perf_counter() - started,
         )
 
-    def transcribe(self, audio: CallAudio) -> Transcript:
-        per_channel = [
-            self.transcribe_channel(channel, speaker)
-            for channel, speaker in zip(audio.channels, audio.speakers, strict=True)
-        ]
-        return Transcript(
-            duration=audio.duration,
-            segments=merge_channel_segments(per_channel),
-            language=self.options.language,
-            engine=self.name,
-            model=self.checkpoint.name,
-        )
+    @property
+    def model_name(self) -> str:
+        return self.checkpoint.name
 
-    def transcribe_channel(
-        self, samples: npt.NDArray[np.float32], speaker: Speaker | None
-    ) -> list[Segment]:
-        opts = self.options
-        clips = opts.clips(samples)
-        if clips is not None and not clips:
-            return []
+    def decode_channel(
+        self, samples: npt.NDArray[np.float32], clips: list[float] | None
+    ) -> list[RawSegment]:
+        import torch
+
+        torch.manual_seed(self.options.seed)
         if clips is not None:
             clips = _within_mel_frames(clips, len(samples))
-        raws = [_raw_segment(s) for s in self._decode(samples, clips)["segments"]]
-        out: list[Segment] = []
-        for raw in raws:
-            segment = clean_segment(
-                raw,
-                speaker,
-                no_speech_threshold=opts.no_speech_threshold,
-                log_prob_threshold=opts.log_prob_threshold,
-                prompt=opts.initial_prompt,
-            )
-            if segment is not None:
-                out.append(segment)
-        return out
+        return [_raw_segment(s) for s in self._decode(samples, clips)["segments"]]
 
     def _decode(
         self, samples: npt.NDArray[np.float32], clips: list[float] | None
