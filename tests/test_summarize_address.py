@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from callscribe.schema import DISTRICTS, Speaker
@@ -67,3 +69,26 @@ def test_nothing_said() -> None:
     result = _resolve(("caller", "我想查一下上次的工单。"))
     assert result.district is None
     assert result.evidence == {}
+
+
+def test_location_data_is_read_from_jionlps_zip_when_it_is_not_unpacked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh install has only china_location.zip until jionlp is imported once."""
+    import importlib.machinery
+    import importlib.util
+    import shutil
+
+    from callscribe.summarize import gazetteer as gaz
+
+    real = Path(next(iter(importlib.util.find_spec("jionlp").submodule_search_locations)))  # type: ignore[union-attr]
+    (tmp_path / "jionlp" / "dictionary").mkdir(parents=True)
+    shutil.copy(real / "dictionary" / "china_location.zip", tmp_path / "jionlp" / "dictionary")
+    spec = importlib.machinery.ModuleSpec("jionlp", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path / "jionlp")]
+    original = gaz._beijing_lines(gaz._location_lines())
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+
+    from_zip = gaz._beijing_lines(gaz._location_lines())
+
+    assert len(from_zip) > 300 and from_zip == original

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import io
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -51,29 +54,38 @@ class Gazetteer:
         self.max_key = max(self.max_key, len(key))
 
 
-def _location_file() -> Path:
+def _location_lines() -> Iterator[str]:
+    """Lines of jionlp's china_location.txt: from the text file when jionlp has unpacked it
+    (it does on first import), else straight from the zip it ships, writing nothing."""
     spec = importlib.util.find_spec("jionlp")
     if spec is None or not spec.submodule_search_locations:
         raise ConfigurationError("jionlp is not installed; it provides the address data")
-    path = Path(next(iter(spec.submodule_search_locations))) / "dictionary" / "china_location.txt"
-    if not path.exists():
-        raise ConfigurationError(f"{path}: jionlp's location data is missing")
-    return path
+    folder = Path(next(iter(spec.submodule_search_locations))) / "dictionary"
+    text = folder / "china_location.txt"
+    if text.exists():
+        with text.open(encoding="utf-8") as handle:
+            yield from handle
+        return
+    archive = folder / "china_location.zip"
+    try:
+        with zipfile.ZipFile(archive) as zf, zf.open("china_location.txt") as member:
+            yield from io.TextIOWrapper(member, encoding="utf-8")
+    except (OSError, KeyError, zipfile.BadZipFile) as err:
+        raise ConfigurationError(f"{archive}: jionlp's location data is missing ({err})") from err
 
 
-def _beijing_lines(path: Path) -> list[str]:
+def _beijing_lines(source: Iterable[str]) -> list[str]:
     lines: list[str] = []
     inside = False
-    with path.open(encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.rstrip("\r\n")
-            if not line.startswith("\t"):
-                if inside:
-                    break
-                inside = line.startswith("北京市")
-                continue
+    for raw in source:
+        line = raw.rstrip("\r\n")
+        if not line.startswith("\t"):
             if inside:
-                lines.append(line)
+                break
+            inside = line.startswith("北京市")
+            continue
+        if inside:
+            lines.append(line)
     return lines
 
 
@@ -94,7 +106,7 @@ def gazetteer() -> Gazetteer:
     min_stem = int(rules["community_min_stem"])
     gaz = Gazetteer()
     district = street = ""
-    for line in _beijing_lines(_location_file()):
+    for line in _beijing_lines(_location_lines()):
         depth = len(line) - len(line.lstrip("\t"))
         parts = line.strip().split("\t")
         if depth == 2:
