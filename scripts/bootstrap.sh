@@ -21,9 +21,6 @@ apt_install() {
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-if [ "$want_dev" = 1 ]; then
-  [ -x /usr/bin/chromium ] || missing+=(chromium)
-fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} from apt" >&2
   apt_install "${missing[@]}"

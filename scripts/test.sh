@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything (dev tools, PyTorch CPU, chromium), then lint, type-check and run the tests.
+# Install everything (dev tools, PyTorch CPU), then lint, type-check and run the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --dev
