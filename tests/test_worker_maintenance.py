@@ -44,3 +44,30 @@ def test_worker_writes_back_orphans_and_leaves_owned_calls_to_their_jobs(
     assert fake.creations == {orphan: 1}
     assert ledger.get(orphan).status == CallStatus.DONE  # type: ignore[union-attr]
     assert ledger.get(owned).status == CallStatus.WRITING_BACK  # type: ignore[union-attr]
+
+
+def test_enqueue_sends_a_call_marked_urgent_to_the_urgent_queue(
+    redis_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from callscribe import defaults
+    from callscribe.cli import main
+    from tests.conftest import SPEECH
+
+    urgent = tmp_path / "gas-leak.wav"
+    shutil.copyfile(SPEECH / "SSB00050015.wav", urgent)
+    urgent.with_suffix(".json").write_text(json.dumps({"priority": "urgent"}), encoding="utf-8")
+    normal = tmp_path / "parking.wav"
+    shutil.copyfile(SPEECH / "BAC009S0724W0121.wav", normal)
+
+    result = CliRunner().invoke(main, ["enqueue", str(urgent), str(normal)])
+
+    assert result.exit_code == 0, result.output
+    urgent_id, normal_id = result.stdout.split()
+    connection = connect(redis_url)
+    assert open_queue(connection, defaults.URGENT_QUEUE_NAME).job_ids == [f"call-{urgent_id}"]
+    assert open_queue(connection, defaults.QUEUE_NAME).job_ids == [f"call-{normal_id}"]

@@ -9,7 +9,7 @@ name, so the web process never imports Whisper.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -28,6 +28,9 @@ from callscribe.errors import (
 from callscribe.ledger import CallRecord, CallStatus
 from callscribe.runtime import Runtime
 from callscribe.worker.upload import receive_upload
+
+if TYPE_CHECKING:
+    from callscribe.worker.queue import CallQueues
 
 __all__ = ["CallAccepted", "CallStatusBody", "router"]
 
@@ -160,32 +163,25 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _enqueue(request: Request, record: CallRecord) -> None:
-    from callscribe import defaults
-    from callscribe.worker.queue import enqueue_call
-
-    queues = _queues(request)
-    priority = str(record.metadata.get("priority") or "normal")
-    queue = queues[defaults.URGENT_QUEUE_NAME if priority == "urgent" else "normal"]
-    enqueue_call(queue, record.call_id, job_timeout_s=_runtime(request).settings.job_timeout_s)
+    _queues(request).enqueue(
+        record.call_id,
+        record.metadata.get("priority"),
+        job_timeout_s=_runtime(request).settings.job_timeout_s,
+    )
 
 
-def _queues(request: Request) -> dict[str, Any]:
+def _queues(request: Request) -> CallQueues:
     """The rq queues, opened once per app from the runtime's settings."""
     state = request.app.state
     with _queue_lock:
-        queues: dict[str, Any] | None = getattr(state, "calls_queues", None)
+        queues: CallQueues | None = getattr(state, "calls_queues", None)
         if queues is None:
-            from callscribe import defaults
-            from callscribe.worker.queue import connect, open_queue
+            from callscribe.worker.queue import CallQueues, connect
             from callscribe.worker.redis_server import resolve_redis
 
             settings = _runtime(request).settings
             url, private = resolve_redis(settings.redis_url, settings.data)
-            connection = connect(url)
-            queues = {
-                "normal": open_queue(connection, settings.queue),
-                defaults.URGENT_QUEUE_NAME: open_queue(connection, defaults.URGENT_QUEUE_NAME),
-            }
+            queues = CallQueues(connect(url), settings.queue)
             state.calls_queues = queues
             state.calls_private_redis = private
     return queues

@@ -109,12 +109,18 @@ def _print_case(call_id: str, fields: dict[str, Any]) -> None:
 
 @main.command()
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--queue", "queue_name", default=None, help="Queue name (default CALLSCRIBE_QUEUE).")
+@click.option(
+    "--queue",
+    "queue_name",
+    default=None,
+    help="Queue name (default CALLSCRIBE_QUEUE; calls whose sidecar says priority urgent go to "
+    "the urgent queue).",
+)
 def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
     """Queue calls for the workers; prints one call id per line."""
     from callscribe.runtime import open_runtime
     from callscribe.worker.intake import register_call_file
-    from callscribe.worker.queue import connect, enqueue_call, open_queue
+    from callscribe.worker.queue import CallQueues, connect, enqueue_call, open_queue
     from callscribe.worker.redis_server import resolve_redis
 
     settings = settings_or_exit()
@@ -124,7 +130,9 @@ def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
         url, private = resolve_redis(settings.redis_url, settings.data)
         if private is not None:
             log.warning("no Redis answered; started a private one at %s (left running)", url)
-        queue = open_queue(connect(url), queue_name or settings.queue)
+        connection = connect(url)
+        queues = CallQueues(connection, settings.queue)
+        chosen = open_queue(connection, queue_name) if queue_name else None
         for path in audio:
             try:
                 record, _ = register_call_file(path, ledger=runtime.ledger, data_dir=settings.data)
@@ -133,6 +141,7 @@ def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
                 failures += 1
                 continue
             if record.status != CallStatus.DONE:
+                queue = chosen or queues.for_priority(record.metadata.get("priority"))
                 enqueue_call(queue, record.call_id, job_timeout_s=settings.job_timeout_s)
             click.echo(record.call_id)
     if failures:

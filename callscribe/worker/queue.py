@@ -11,6 +11,7 @@ from callscribe import defaults
 
 __all__ = [
     "JOB_NAME",
+    "CallQueues",
     "RETRY_INTERVALS_S",
     "connect",
     "enqueue_call",
@@ -85,3 +86,23 @@ def enqueue_call(
         on_failure=Callback(FAILURE_CALLBACK),
         description=f"process call {call_id}",
     )
+
+
+class CallQueues:
+    """The normal and the urgent queue of one Redis; a call goes where its priority says.
+
+    Workers listen to the urgent queue first (``callscribe worker``), so a sidecar or upload
+    with ``priority: urgent`` is taken before the backlog.
+    """
+
+    def __init__(self, connection: Redis, normal_name: str = defaults.QUEUE_NAME) -> None:
+        self.normal = open_queue(connection, normal_name)
+        self.urgent = open_queue(connection, defaults.URGENT_QUEUE_NAME)
+
+    def for_priority(self, priority: object) -> Queue:
+        return self.urgent if priority == "urgent" else self.normal
+
+    def enqueue(
+        self, call_id: str, priority: object, *, job_timeout_s: int = defaults.JOB_TIMEOUT_S
+    ) -> Job:
+        return enqueue_call(self.for_priority(priority), call_id, job_timeout_s=job_timeout_s)

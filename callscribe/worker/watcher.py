@@ -302,20 +302,16 @@ class _Handler(FileSystemEventHandler):
 
 def queue_enqueuer(connection: Any, queue_name: str, job_timeout_s: int) -> Enqueue:
     """An :data:`Enqueue` on rq: urgent calls go to the urgent queue the workers read first."""
-    from callscribe import defaults
-    from callscribe.worker.queue import enqueue_call, open_queue
+    from callscribe.worker.queue import CallQueues
 
-    queues = {
-        "normal": open_queue(connection, queue_name),
-        "urgent": open_queue(connection, defaults.URGENT_QUEUE_NAME),
-    }
+    queues = CallQueues(connection, queue_name)
     try:
-        for queue in queues.values():
+        for queue in (queues.normal, queues.urgent):
             queue.started_job_registry.cleanup()
     except RedisError as err:
         log.warning("cannot clean the started-job registries now: %s", err)
 
     def enqueue(call_id: str, priority: str) -> None:
-        enqueue_call(queues.get(priority, queues["normal"]), call_id, job_timeout_s=job_timeout_s)
+        queues.enqueue(call_id, priority, job_timeout_s=job_timeout_s)
 
     return enqueue
