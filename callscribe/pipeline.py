@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from callscribe import defaults
 from callscribe.audio import decode_call_audio
 from callscribe.casesystem import CaseSubmission, CaseSystem, StoredCase
 from callscribe.casesystem.outbox import write_back
@@ -34,7 +35,7 @@ def run_call(
     transcriber: Callable[[], Transcriber],
     case_system: CaseSystem,
     agent_channel: str = "left",
-    max_call_seconds: float = 7200.0,
+    max_call_seconds: float = defaults.MAX_CALL_SECONDS,
     progress: ProgressCallback | None = None,
 ) -> StoredCase:
     """Transcribe, extract and write back one registered call.

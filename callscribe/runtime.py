@@ -12,7 +12,7 @@ from callscribe.db import make_engine, upgrade_database
 from callscribe.ledger import CallLedger
 from callscribe.settings import Settings
 
-__all__ = ["Runtime", "open_runtime"]
+__all__ = ["Runtime", "open_runtime", "process_runtime"]
 
 
 @dataclass
