@@ -3,6 +3,8 @@
 The cue tables live in rules/cues.yaml and rules/categories.yaml. Each cue found in a turn adds
 its weight (the caller's turns in full, the agent's at ``agent_weight``); the highest total wins,
 ties go to the order in the rules. Urgency cues right after a negation (没有人受伤) do not count.
+Where the cue words are unsure of the appeal type, a small trained classifier decides
+(:mod:`callscribe.summarize.appeal_model`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from callscribe.schema import APPEAL_TYPES, CATEGORIES
+from callscribe.summarize.appeal_model import AppealModel, appeal_model, model_text
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.rules import load_rules, weights
 
-__all__ = ["Decision", "classify_appeal", "classify_category", "classify_urgency", "find_flags"]
+__all__ = [
+    "Decision",
+    "classify_appeal",
+    "classify_appeal_by_rules",
+    "classify_category",
+    "classify_urgency",
+    "find_flags",
+    "model_input",
+]
 
 
 @dataclass
@@ -48,6 +59,7 @@ class _CueRules:
     confidential_report_bonus: float
     homophones: dict[str, str]
     appeal_patterns: tuple[tuple[re.Pattern[str], str, float], ...]
+    appeal_model_below: float
 
 
 @functools.cache
@@ -76,6 +88,7 @@ def _rules() -> _CueRules:
             (re.compile(str(p["pattern"])), str(p["appeal"]), float(p["weight"]))
             for p in cues.get("appeal_patterns") or []
         ),
+        appeal_model_below=float(cues.get("appeal_model_below", 0.0)),
     )
 
 
@@ -122,8 +135,25 @@ def _decide(
     return Decision(top, where[top][:3], round(confidence, 3), dict(scores))
 
 
-def classify_appeal(turns: list[Turn], *, urgent: bool, confidential: bool = False) -> Decision:
-    """诉求类型: 咨询 求助 投诉 举报 建议 表扬 其他."""
+def classify_appeal(
+    turns: list[Turn], *, urgent: bool, confidential: bool = False, model: AppealModel | None = None
+) -> Decision:
+    """诉求类型: 咨询 求助 投诉 举报 建议 表扬 其他.
+
+    The cue words decide; where they are unsure (confidence below ``appeal_model_below``) the
+    trained classifier does, ``model`` if given, else the one trained on the packaged examples.
+    """
+    decision = classify_appeal_by_rules(turns, urgent=urgent, confidential=confidential)
+    if decision.confidence < _rules().appeal_model_below:
+        decision = _ask_model(turns, decision, model or appeal_model())
+    assert decision.value in APPEAL_TYPES
+    return decision
+
+
+def classify_appeal_by_rules(
+    turns: list[Turn], *, urgent: bool, confidential: bool = False
+) -> Decision:
+    """The appeal type from the cue words alone."""
     rules = _rules()
     caller = [t for t in turns if t.from_caller]
     scores, where = _score(caller, rules.appeal)
@@ -143,10 +173,25 @@ def classify_appeal(turns: list[Turn], *, urgent: bool, confidential: bool = Fal
         scores["举报"] += rules.confidential_report_bonus
     category = classify_category(turns)
     if not any(scores.values()) and category.value != "其他":
-        return Decision(rules.problem_default, category.turns, 0.4, dict(scores))
-    decision = _decide(scores, where, rules.appeal_priority, "其他")
-    assert decision.value in APPEAL_TYPES
+        decision = Decision(rules.problem_default, category.turns, 0.4, dict(scores))
+    else:
+        decision = _decide(scores, where, rules.appeal_priority, "其他")
     return decision
+
+
+def model_input(turns: list[Turn]) -> str:
+    """The call as the appeal classifier reads it (homophones undone, turns joined)."""
+    return heard_as_meant(model_text([t.text for t in turns]))
+
+
+def _ask_model(turns: list[Turn], unsure: Decision, model: AppealModel) -> Decision:
+    """The trained classifier's answer where the cue words were unsure (confidence 0.3-0.7)."""
+    label, probability = model.predict(model_input(turns))
+    if label == unsure.value:
+        cited = unsure.turns
+    else:
+        cited = [t for t in turns if t.from_caller][:2]
+    return Decision(label, cited, round(0.3 + 0.4 * probability, 3), unsure.scores)
 
 
 def classify_category(turns: list[Turn]) -> Decision:

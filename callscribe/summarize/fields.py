@@ -34,13 +34,15 @@ log = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
-    """Load the rules, the gazetteer and jieba now, so that the first call is not slow."""
+    """Load the rules, the gazetteer, jieba and the appeal model now, so the first call is fast."""
+    from callscribe.summarize.appeal_model import appeal_model
     from callscribe.summarize.llm import extractor_from_settings
     from callscribe.summarize.names import _jieba
 
     extractor_from_settings()
     gazetteer()
     _jieba()
+    appeal_model()
     sample = Segment(0.0, 1.0, "我叫王芳，住朝阳区望京，电话一三八一二三四五六七八。")
     extract_offline(Transcript(duration=1.0, segments=[sample]))
 
