@@ -137,19 +137,14 @@ class EmbeddedCaseDesk:
                     f"case for call {call_id} is {row.status}: an operator owns it now, "
                     "so the machine's fields are not written over it"
                 )
-            for name in EDITABLE_FIELDS:
-                if row.fields.get(name) != fields.get(name):
-                    session.add(
-                        CaseEventRow(
-                            case_id=row.case_id,
-                            actor=actor,
-                            action="machine-update",
-                            field=name,
-                            machine_value=fields.get(name),
-                            old_value=row.fields.get(name),
-                            new_value=fields.get(name),
-                        )
-                    )
+            changed = {
+                name: fields.get(name)
+                for name in EDITABLE_FIELDS
+                if row.fields.get(name) != fields.get(name)
+            }
+            _record_field_changes(
+                session, row, changed, actor=actor, action="machine-update", machine=fields
+            )
             row.fields = fields
             row.machine_fields = fields
             row.transcript = transcript
@@ -202,19 +197,9 @@ class EmbeddedCaseDesk:
                 _move(session, row, CaseStatus.IN_REVIEW, actor, None)
             machine = row.machine_fields or {}
             changed = {k: v for k, v in edits.items() if row.fields.get(k) != v}
-            for name, value in changed.items():
-                session.add(
-                    CaseEventRow(
-                        case_id=row.case_id,
-                        actor=actor,
-                        action="field-edit",
-                        field=name,
-                        machine_value=machine.get(name),
-                        old_value=row.fields.get(name),
-                        new_value=value,
-                        note=note,
-                    )
-                )
+            _record_field_changes(
+                session, row, changed, actor=actor, action="field-edit", machine=machine, note=note
+            )
             if changed:
                 row.fields = {**row.fields, **changed}
                 _index(row, row.fields)
@@ -320,6 +305,35 @@ def _require(session: Session, call_id: str, revision: int | None) -> CaseRow:
             "someone changed it meanwhile: reload it"
         )
     return row
+
+
+def _record_field_changes(
+    session: Session,
+    row: CaseRow,
+    changed: dict[str, Any],
+    *,
+    actor: str,
+    action: str,
+    machine: dict[str, Any],
+    note: str | None = None,
+) -> None:
+    """One audit event per changed field: the machine's value, the old one and the new one.
+
+    Call before ``row.fields`` is overwritten, so the old values are still there to record.
+    """
+    for name, value in changed.items():
+        session.add(
+            CaseEventRow(
+                case_id=row.case_id,
+                actor=actor,
+                action=action,
+                field=name,
+                machine_value=machine.get(name),
+                old_value=row.fields.get(name),
+                new_value=value,
+                note=note,
+            )
+        )
 
 
 def _move(session: Session, row: CaseRow, status: str, actor: str, note: str | None) -> None:
