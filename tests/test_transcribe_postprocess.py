@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from callscribe.schema import Segment, Word
 from callscribe.transcribe.postprocess import (
     RawSegment,
     add_final_punctuation,
     clean_segment,
     collapse_repetitions,
     confidence_from_logprob,
+    end_sentences,
     is_hallucination,
     is_prompt_echo,
     is_repetition_loop,
@@ -17,6 +19,7 @@ from callscribe.transcribe.postprocess import (
     repair_broken_punctuation,
     strip_hallucinations,
     to_simplified,
+    words_of_text,
 )
 from callscribe.transcribe.prompt import DEFAULT_PROMPT, build_initial_prompt, read_vocabulary
 
@@ -160,3 +163,67 @@ def test_prompt_uses_single_token_punctuation_and_optional_vocabulary() -> None:
     assert with_vocab is not None and with_vocab.endswith(DEFAULT_PROMPT)
     assert "接诉即办" in with_vocab and len(with_vocab) <= 180
     assert build_initial_prompt(None) is None
+
+
+def _words(*pieces: str) -> tuple[Word, ...]:
+    return tuple(
+        Word(start=float(i), end=float(i) + 0.5, word=piece, probability=0.9)
+        for i, piece in enumerate(pieces)
+    )
+
+
+def test_words_of_a_cut_credit_leave_with_it() -> None:
+    words = _words(
+        "东城区", "胡同里", "有车", "堵着", "。", "字幕", "由", "Amara", ".org", "社区", "提供"
+    )
+    segment = clean_segment(
+        RawSegment(0.0, 11.0, "".join(w.word for w in words), -0.3, 0.01, words=words),
+        None,
+        **GATES,
+    )
+    assert segment is not None and segment.words is not None
+    assert segment.text == "东城区胡同里有车堵着。"
+    assert [w.word for w in segment.words] == ["东城区", "胡同里", "有车", "堵着", "。"]
+    assert segment.words[-1].end <= 5.0
+
+
+def test_words_of_a_collapsed_loop_shrink_with_the_text() -> None:
+    words = _words("楼上", "漏水", "，", *["麻烦", "您"] * 6)
+    out = words_of_text(list(words), "楼上漏水，麻烦您麻烦您。")
+    assert "".join(w.word for w in out) == "楼上漏水，麻烦您麻烦您"
+
+
+def test_words_are_all_kept_when_the_text_was_not_cut() -> None:
+    words = list(_words("乾隆", "年间", "的", "碑"))
+    assert words_of_text(words, to_simplified("乾隆年间的碑") + "。") == words
+
+
+def _bare(start: float, end: float, text: str) -> Segment:
+    segment = clean_segment(
+        RawSegment(start, end, text, -0.3, 0.01), "caller", **GATES, final_punctuation=False
+    )
+    assert segment is not None
+    return segment
+
+
+def test_a_sentence_cut_by_a_short_pause_is_joined_with_a_comma() -> None:
+    segments = end_sentences(
+        [
+            _bare(0.0, 1.8, "我家住在"),
+            _bare(2.6, 4.9, "朝阳区望京街道"),
+            _bare(9.0, 11.0, "楼上漏水了？"),
+            _bare(11.2, 12.0, "好的"),
+        ]
+    )
+    assert [s.text for s in segments] == [
+        "我家住在，",
+        "朝阳区望京街道。",
+        "楼上漏水了？",
+        "好的。",
+    ]
+
+
+def test_end_sentences_never_changes_characters() -> None:
+    texts = ["乾隆年间", "对对对", "嗯"]
+    segments = end_sentences([_bare(i, i + 0.5, t) for i, t in enumerate(texts)])
+    assert [s.text.rstrip("，。") for s in segments] == texts

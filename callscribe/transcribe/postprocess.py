@@ -6,6 +6,7 @@ hand their raw segments to :func:`clean_segment`, so both are judged by the same
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -17,10 +18,12 @@ import opencc
 from callscribe.schema import Segment, Speaker, Word
 
 __all__ = [
+    "CLIP_JOIN_GAP_S",
     "RawSegment",
     "add_final_punctuation",
     "clean_segment",
     "collapse_repetitions",
+    "end_sentences",
     "confidence_from_logprob",
     "is_hallucination",
     "is_prompt_echo",
@@ -29,6 +32,7 @@ __all__ = [
     "repair_broken_punctuation",
     "strip_hallucinations",
     "to_simplified",
+    "words_of_text",
 ]
 
 _FINAL_PUNCTUATION = "。！？!?…；;，,、：:"
@@ -56,6 +60,10 @@ _HALLUCINATIONS = [
         r"(作词|作曲|词曲|编曲|演唱)(李宗盛|林夕)",
     )
 ]
+
+CLIP_JOIN_GAP_S = 1.5
+"""A bare segment followed by the same channel's next one within this many seconds ends in
+"，" rather than "。": the speaker paused inside a sentence and the VAD cut the clip there."""
 
 _MIN_CONTENT_CHARS = 2
 """Characters a segment must keep after removing hallucinations, else it is dropped."""
@@ -205,6 +213,55 @@ def is_prompt_echo(text: str, prompt: str | None) -> bool:
     return bool(clauses) and all(c in source for c in clauses)
 
 
+def end_sentences(segments: list[Segment], *, join_gap_s: float = CLIP_JOIN_GAP_S) -> list[Segment]:
+    """Close every segment of one channel that Whisper left without a final mark.
+
+    Each VAD clip is decoded on its own, so a sentence with a pause in it arrives as two
+    segments, the first without punctuation. Closing it with "。" would cut the sentence in
+    two (我家住在。朝阳区望京街道。); when the channel's next segment starts within
+    ``join_gap_s`` it gets "，" instead. Only marks are added; no character changes.
+
+    Args:
+        segments: one channel's cleaned segments in time order, as
+            ``clean_segment(..., final_punctuation=False)`` returns them.
+        join_gap_s: the longest pause, in seconds, still read as inside a sentence.
+    """
+    out: list[Segment] = []
+    for i, segment in enumerate(segments):
+        text = segment.text.strip()
+        if text and text[-1] not in _FINAL_PUNCTUATION:
+            following = segments[i + 1] if i + 1 < len(segments) else None
+            within = following is not None and following.start - segment.end <= join_gap_s
+            text += "，" if within else "。"
+        out.append(dataclasses.replace(segment, text=text))
+    return out
+
+
+def words_of_text(words: list[Word], text: str) -> list[Word]:
+    """The words that still make up ``text`` after clean-up cut pieces out of it.
+
+    Removing a subtitle credit or collapsing a loop shortens the text; the word timings must
+    shrink with it, or QA would see the credit's words with times in the word view. Words are
+    matched in order against the cleaned text, compared in their normalised form; a word whose
+    characters are no longer there is left out. Words with no characters of their own (pure
+    punctuation) stay with the word before them.
+    """
+    target = _normalise(text)
+    if _normalise("".join(w.word for w in words)) == target:
+        return words
+    kept: list[Word] = []
+    pos = 0
+    for word in words:
+        norm = _normalise(word.word)
+        if not norm:
+            if kept:
+                kept.append(word)
+        elif target.startswith(norm, pos):
+            kept.append(word)
+            pos += len(norm)
+    return kept
+
+
 def confidence_from_logprob(avg_logprob: float) -> float:
     """Segment confidence in 0..1: the geometric mean of its token probabilities."""
     return min(1.0, max(0.0, math.exp(avg_logprob)))
@@ -217,13 +274,15 @@ def clean_segment(
     no_speech_threshold: float,
     log_prob_threshold: float,
     prompt: str | None = None,
+    final_punctuation: bool = True,
 ) -> Segment | None:
     """Apply every defence to one decoded segment; None when nothing trustworthy is left.
 
     Order: drop silence judged by the model (high no-speech probability together with low
     log-probability, or together with text that only repeats the prompt), Simplified
     characters without spaces between them, drop decoding loops, remove subtitle credits,
-    repair broken commas, end with punctuation.
+    repair broken commas, end with punctuation (unless ``final_punctuation`` is false: a
+    caller that sees the whole channel, :func:`end_sentences`, punctuates better).
     """
     if raw.no_speech_prob > no_speech_threshold and raw.avg_logprob < log_prob_threshold:
         return None
@@ -237,14 +296,21 @@ def clean_segment(
         return None
     words = None
     if raw.words is not None:
-        words = [
-            Word(start=w.start, end=w.end, word=to_simplified(w.word), probability=w.probability)
-            for w in raw.words
-        ]
+        words = words_of_text(
+            [
+                Word(
+                    start=w.start, end=w.end, word=to_simplified(w.word), probability=w.probability
+                )
+                for w in raw.words
+            ],
+            text,
+        )
     return Segment(
         start=raw.start,
         end=raw.end,
-        text=add_final_punctuation(repair_broken_punctuation(text)),
+        text=(add_final_punctuation if final_punctuation else str.strip)(
+            repair_broken_punctuation(text)
+        ),
         speaker=speaker,
         confidence=confidence_from_logprob(raw.avg_logprob),
         words=words,
