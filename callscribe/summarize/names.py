@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+(?=$|[，。！？、,.!?\s])")
 """A name said alone up to punctuation ("我叫冷静怡。") needs no word boundaries."""
 
+_CLOSERS = "，,。.、；;！!？? "
+"""Marks that end a name said on its own; what follows is a gloss (王建军，三横王…)."""
+
+_GLOSS = re.compile(r"[\u4e00-\u9fff]{1,3}的(?P<ch>[\u4e00-\u9fff])")
+"""A character explained by a word it appears in: 石头的石, 美丽的丽."""
+
 _PLACE_FREQ = 2000
 """jieba word frequency given to place names: high enough to win over a name's HMM guess."""
 
@@ -173,7 +179,7 @@ def _declined(turns: list[Turn], turn: Turn) -> bool:
         return False
     if turn.speaker is None:
         return any(
-            re.search(q + r".{0,12}(" + "|".join(rules.declines) + ")", turn.text)
+            re.search(q + r"(?:(?!电话|号码).){0,12}(" + "|".join(rules.declines) + ")", turn.text)
             for q in rules.questions
         )
     return _asked_name(turns, turn) or "名字" in turn.text or "姓名" in turn.text
@@ -184,30 +190,69 @@ def _someone_else(text: str, start: int, end: int) -> bool:
     return text[end : end + 1] == "的" or text[max(0, start - 1) : start] in ("个", "位")
 
 
-def _said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None]:
-    """(full name, surname) said in one caller turn."""
-    rules = _rules()
+def _said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None, bool]:
+    """(full name, surname, strong) said in one caller turn.
+
+    ``strong`` marks a surname the caller gave as their own (我姓…, 免贵姓…, or the answer to
+    the agent's question); a bare 姓 may be a third party's (社保所的小姑娘，姓崔) and gives
+    way to a strong one said later.
+    """
     text = turn.text
+    asked = _asked_name(turns, turn)
+    answer: tuple[str | None, str | None] = (None, None)
+    if asked:
+        answer = _bare_answer(text.lstrip("，,。 嗯啊哦喂"))
+        if answer[0]:
+            return answer[0], None, True
+    if turn.speaker is None:
+        raw = _raw_answer(text)
+        if raw:
+            return raw, None, True
+    cued = _cued_name(text, asked)
+    if cued[0] or cued[1]:
+        return cued
+    if asked:
+        return None, answer[1] or _addressed_as(text), True
+    return None, None, False
+
+
+def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
+    """What the cue words give: 我叫赵建国, 我姓钱, 木子李 (see :func:`_said_name`)."""
+    rules = _rules()
     for cue in rules.full_cues:
         for match in re.finditer(re.escape(cue), text):
             name = _full_name_at(text, match.end())
-            if name and (cue != "我是" or _asked_name(turns, turn)):
-                return name, None
+            if name and (cue != "我是" or asked):
+                return name, None, True
     for cue in rules.surname_cues:
         for match in re.finditer(re.escape(cue), text):
             surname = _surname_at(text, match.end())
             if surname and not _someone_else(text, match.start(), match.end() + len(surname)):
-                return None, surname
+                return None, surname, cue != "姓" or asked
     for explanation in rules.explanations:
         at = text.find(explanation)
         if at >= 0:
             surname = _surname_at(text, at + len(explanation))
             if surname:
-                return None, surname
-    if _asked_name(turns, turn):
-        full, surname = _bare_answer(text.lstrip("，,。 嗯啊哦喂"))
-        return full, surname or _addressed_as(text)
-    return None, None
+                return None, surname, asked
+    return None, None, False
+
+
+def _raw_answer(text: str) -> str | None:
+    """A full name right after the agent's question in unsegmented text, when a gloss of its
+    first character follows it (您贵姓石磊石头的石…, 怎么称呼白雪白色的白…)."""
+    for question in _rules().questions:
+        for match in re.finditer(re.escape(question), text):
+            pos = match.end()
+            while pos < len(text) and text[pos] in "呢啊呀？?，, ":
+                pos += 1
+            name = _full_name_at(text, pos)
+            if not name:
+                continue
+            gloss = _GLOSS.search(text, pos + len(name), pos + len(name) + 8)
+            if gloss and gloss.group("ch") == name[0]:
+                return name
+    return None
 
 
 def _addressed_as(text: str) -> str | None:
@@ -227,7 +272,7 @@ def _addressed_as(text: str) -> str | None:
 def _bare_answer(head: str) -> tuple[str | None, str | None]:
     """The reply to "您贵姓？": 张伟。 / 林，双木林 / 王先生."""
     name = _full_name_at(head, 0)
-    if name and len(head) <= len(name) + 2:
+    if name and (len(head) <= len(name) + 2 or head[len(name) : len(name) + 1] in _CLOSERS):
         return name, None
     surname = _surname_at(head, 0)
     if surname is None:
@@ -243,17 +288,18 @@ def _bare_answer(head: str) -> tuple[str | None, str | None]:
 def find_caller_name(turns: list[Turn]) -> NameResult | None:
     """The caller's name, None-valued when they declined, or None when the call never says."""
     surname: str | None = None
+    strong = False
     source: list[Turn] = []
     for turn in turns:
         if not turn.from_caller:
             continue
         if _declined(turns, turn):
             return NameResult(None, [turn], 0.8)
-        full, said_surname = _said_name(turns, turn)
+        full, said_surname, said_strongly = _said_name(turns, turn)
         if full:
             return NameResult(full, [turn], 0.85 if turn.speaker else 0.7)
-        if said_surname and surname is None:
-            surname, source = said_surname, [turn]
+        if said_surname and (surname is None or (said_strongly and not strong)):
+            surname, source, strong = said_surname, [turn], said_strongly
     if surname is None:
         return None
     gender, gender_turns = _gender_for(surname, turns)

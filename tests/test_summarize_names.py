@@ -1,0 +1,52 @@
+"""Caller names said the way callers really say them: with glosses, beside third parties, raw."""
+
+from __future__ import annotations
+
+import pytest
+
+from callscribe.schema import Speaker
+from callscribe.summarize.dialogue import Turn
+from callscribe.summarize.names import find_caller_name
+
+
+def _turns(*pairs: tuple[Speaker | None, str]) -> list[Turn]:
+    return [Turn(i, who, text, float(i), i + 1.0) for i, (who, text) in enumerate(pairs)]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "name"),
+    [
+        # A full name answered on its own, then each character explained.
+        ((("agent", "您的姓名？"), ("caller", "吴海燕，口天吴，大海的海，燕子的燕。")), "吴海燕"),
+        ((("agent", "您贵姓？"), ("caller", "冯涛，两点水一个马的冯，波涛的涛。")), "冯涛"),
+        ((("agent", "怎么称呼？"), ("caller", "蒋立新，电话一三八一二三四五六七八。")), "蒋立新"),
+        # A third party's surname first, the caller's own later.
+        (
+            (
+                ("caller", "派出所有个民警，姓崔，特别负责。"),
+                ("agent", "您怎么称呼？"),
+                ("caller", "我姓黄，黄先生。"),
+            ),
+            "黄先生",
+        ),
+        # Unsegmented Whisper text: the answer right after the question, with a gloss.
+        (((None, "好的您贵姓韩梅韩国的韩梅花的梅电话是一三九"),), "韩梅"),
+        # Refusing the phone number is not refusing the name.
+        (((None, "您怎么称呼我姓袁留个电话吧电话就不留了好的袁女士"),), "袁女士"),
+    ],
+)
+def test_names_with_glosses_and_third_parties(
+    pairs: tuple[tuple[Speaker | None, str], ...], name: str
+) -> None:
+    result = find_caller_name(_turns(*pairs))
+    assert result is not None and result.name == name
+
+
+def test_a_name_refused_in_raw_text_is_still_null() -> None:
+    result = find_caller_name(_turns((None, "您怎么称呼名字就不说了吧电话一三九")))
+    assert result is not None and result.name is None
+
+
+def test_a_gloss_that_does_not_match_the_first_character_is_not_a_name() -> None:
+    result = find_caller_name(_turns((None, "您贵姓马路对面的小区电话一三九")))
+    assert result is None or result.name != "马路"
