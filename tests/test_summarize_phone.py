@@ -114,3 +114,14 @@ def test_no_speakers_no_punctuation() -> None:
 
 def test_no_number_said() -> None:
     assert find_callback_phone(_turns(("caller", "就打我这个来电号码吧。"))) is None
+
+
+def test_a_number_and_its_read_back_run_together_in_raw_text_are_two_numbers() -> None:
+    found = spoken_numbers("电话是137 2205八六四一一三七二二零五八六四一对吧")
+    assert [n.digits for n in found] == ["13722058641", "13722058641"]
+    assert not any(n.trimmed for n in found)
+
+
+def test_whispers_yao_for_one_counts_only_inside_a_number() -> None:
+    assert [n.digits for n in spoken_numbers("电话是要三五要零二二四六八九")] == ["13510224689"]
+    assert spoken_numbers("我要投诉，要求他们三天内处理") == []

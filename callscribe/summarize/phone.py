@@ -14,6 +14,7 @@ short corrected tail ("最后是三四三四") patches the earlier number's last
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ _MOBILE = re.compile(r"1[3-9]\d{9}")
 @dataclass(frozen=True)
 class _Grammar:
     digit_of: dict[str, str]
+    weak_digit_of: dict[str, str]
     fillers: tuple[str, ...]
     separators: str
     min_group: int
@@ -43,6 +45,9 @@ def _grammar() -> _Grammar:
     digit_of = {str(ch): str(d) for d, chars in rules["digits"].items() for ch in chars}
     return _Grammar(
         digit_of=digit_of,
+        weak_digit_of={
+            str(ch): str(d) for d, chars in (rules.get("weak_digits") or {}).items() for ch in chars
+        },
         fillers=tuple(sorted(rules["fillers"], key=len, reverse=True)),
         separators=str(rules["separators"]),
         min_group=int(rules["min_group"]),
@@ -87,6 +92,8 @@ def _groups(text: str, grammar: _Grammar) -> list[_Group]:
     digits: list[str] = []
     for pos, ch in enumerate([*text, "\0"]):
         digit = grammar.digit_of.get(ch)
+        if digit is None and pos + 1 < len(text) and text[pos + 1] in grammar.digit_of:
+            digit = grammar.weak_digit_of.get(ch)
         if digit is not None:
             if start < 0:
                 start = pos
@@ -121,29 +128,35 @@ def _valid(digits: str) -> str | None:
 
 
 def _numbers_in_chain(chain: list[_Group]) -> list[SpokenNumber]:
+    """The numbers in one chain of joined digit groups.
+
+    A number ends where a group ends when it can; a run of more digits than one number holds
+    (a caller's number and the agent's read-back said without a pause, as raw Whisper text
+    has them: 一三九一一零二七七五八一三九…) is cut after the first full mobile number and read on.
+    """
+    digits = "".join(g.digits for g in chain)
+    where = [g.start + k for g in chain for k in range(len(g.digits))]
+    bounds = list(itertools.accumulate(len(g.digits) for g in chain))
     found: list[SpokenNumber] = []
     i = 0
-    while i < len(chain):
-        total = ""
+    while i < len(digits):
         best: tuple[int, str] | None = None
-        for j in range(i, len(chain)):
-            total += chain[j].digits
-            if len(total) > 11:
-                break
-            value = _valid(total)
-            if value is not None:
-                best = (j, value)
-        if best is None and len(chain[i].digits) > 11 and _MOBILE.match(chain[i].digits):
-            head = chain[i].digits[:11]
-            found.append(SpokenNumber(head, chain[i].start, chain[i].start + 11, trimmed=True))
-            i += 1
-            continue
+        for end in bounds:
+            if i < end <= i + 11:
+                value = _valid(digits[i:end])
+                if value is not None:
+                    best = (end, value)
+        trimmed = False
+        if best is None and _MOBILE.match(digits, i) and i + 11 < len(digits):
+            best, trimmed = (i + 11, digits[i : i + 11]), True
         if best is None:
-            i += 1
+            i = next((b for b in bounds if b > i), len(digits))
             continue
-        j, value = best
-        found.append(SpokenNumber(value, chain[i].start, chain[j].end))
-        i = j + 1
+        end, value = best
+        if trimmed and _MOBILE.match(digits, end) and end + 11 <= len(digits):
+            trimmed = False
+        found.append(SpokenNumber(value, where[i], where[end - 1] + 1, trimmed=trimmed))
+        i = end
     return found
 
 
