@@ -11,6 +11,7 @@ from callscribe.transcribe.postprocess import (
     clean_segment,
     collapse_repetitions,
     confidence_from_logprob,
+    drop_repeated_segments,
     end_sentences,
     is_hallucination,
     is_prompt_echo,
@@ -227,3 +228,10 @@ def test_end_sentences_never_changes_characters() -> None:
     texts = ["乾隆年间", "对对对", "嗯"]
     segments = end_sentences([_bare(i, i + 0.5, t) for i, t in enumerate(texts)])
     assert [s.text.rstrip("，。") for s in segments] == texts
+
+
+def test_the_same_sentence_in_four_segments_running_is_a_loop() -> None:
+    looped = [_bare(float(i), i + 1.0, "你别忘了") for i in range(6)]
+    around = [_bare(10.0, 11.0, "喂？"), _bare(11.5, 12.0, "喂？"), _bare(13.0, 15.0, "您好")]
+    kept = drop_repeated_segments([*looped, *around])
+    assert [s.text for s in kept] == ["喂？", "喂？", "您好"]

@@ -23,6 +23,7 @@ __all__ = [
     "add_final_punctuation",
     "clean_segment",
     "collapse_repetitions",
+    "drop_repeated_segments",
     "end_sentences",
     "confidence_from_logprob",
     "is_hallucination",
@@ -70,6 +71,10 @@ _MIN_CONTENT_CHARS = 2
 
 _LOOP_MIN_REPEATS = {1: 8, 2: 5}
 """Consecutive repeats that make a run a loop, by unit length; longer units loop at 4."""
+
+_REPEATED_SEGMENTS = 4
+"""Consecutive segments with the same text that make a loop across segments: Whisper on
+digital silence wrote 你别忘了 29 times, once per timestamped segment, each segment alone clean."""
 
 _LOOP_SHARE = 0.5
 """A segment whose text is mostly one repeated run is a decoding loop, dropped entirely."""
@@ -211,6 +216,25 @@ def is_prompt_echo(text: str, prompt: str | None) -> bool:
     clauses = [_normalise(c) for c in re.split(r"[。！？!?，,；;、\s]+", text)]
     clauses = [c for c in clauses if c]
     return bool(clauses) and all(c in source for c in clauses)
+
+
+def drop_repeated_segments(segments: list[Segment]) -> list[Segment]:
+    """Drop every run of ``_REPEATED_SEGMENTS`` or more consecutive segments with one text.
+
+    The loop detector sees one segment at a time; a decoding loop can also come out as the same
+    short sentence in segment after segment. People repeat themselves twice or three times
+    (喂？喂？), not four times in a row with nothing else said.
+    """
+    out: list[Segment] = []
+    run: list[Segment] = []
+    for segment in [*segments, None]:
+        if segment is not None and run and _normalise(segment.text) == _normalise(run[0].text):
+            run.append(segment)
+            continue
+        if len(run) < _REPEATED_SEGMENTS:
+            out.extend(run)
+        run = [segment] if segment is not None else []
+    return out
 
 
 def end_sentences(segments: list[Segment], *, join_gap_s: float = CLIP_JOIN_GAP_S) -> list[Segment]:
