@@ -26,7 +26,19 @@ from callscribe.errors import TranscriptInputError
 from callscribe.schema import CaseFields, Segment, Transcript
 from callscribe.summarize.names import strip_honorific
 
-__all__ = ["LabelledCall", "FieldScore", "evaluate", "load_labelled", "transcript_from_turns"]
+__all__ = [
+    "TUNING_SETS",
+    "FieldScore",
+    "LabelledCall",
+    "evaluate",
+    "load_labelled",
+    "transcript_from_turns",
+]
+
+# The labelled sets under fixtures/transcripts/ that the rules and the trained models may learn
+# from, by name (fields-<name>.jsonl). Named, not globbed, so that a new blind set dropped next to
+# them is never trained on or peeked at before its first look.
+TUNING_SETS = ("dev", "heldout", "heldout-b", "heldout-c", "heldout-d", "heldout-e", "heldout-f")
 
 SCORED = (
     "caller_name", "callback_phone", "district", "street", "community", "appeal_type",
