@@ -50,6 +50,9 @@ class _CueRules:
     urgency: dict[str, float]
     urgency_threshold: float
     negations: tuple[str, ...]
+    not_negations: tuple[str, ...]
+    past_before: tuple[str, ...]
+    past_after: tuple[str, ...]
     callback: dict[str, tuple[str, ...]]
     secret_cues: tuple[str, ...]
     secret_patterns: tuple[re.Pattern[str], ...]
@@ -76,6 +79,9 @@ def _rules() -> _CueRules:
         urgency=weights(urgency["cues"]),
         urgency_threshold=float(urgency["threshold"]),
         negations=tuple(urgency["negations"]),
+        not_negations=tuple(urgency.get("not_negations") or ()),
+        past_before=tuple(urgency.get("past_before") or ()),
+        past_after=tuple(urgency.get("past_after") or ()),
         callback={str(k): tuple(v) for k, v in cues["needs_callback"].items()},
         secret_cues=tuple(secret["cues"]),
         secret_patterns=tuple(re.compile(p) for p in secret["patterns"]),
@@ -99,6 +105,9 @@ def heard_as_meant(text: str) -> str:
     return text
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
 def _turn_weight(turn: Turn) -> float:
     return 1.0 if turn.from_caller else _rules().agent_weight
 
@@ -110,7 +119,7 @@ def _score(
     where: dict[str, list[Turn]] = defaultdict(list)
     for turn in turns:
         w = _turn_weight(turn)
-        text = heard_as_meant(turn.text)
+        text = heard_as_meant(_WHITESPACE.sub("", turn.text))
         for label, table in tables.items():
             hit = sum(weight for cue, weight in table.items() if cue in text)
             if hit:
@@ -202,24 +211,52 @@ def classify_category(turns: list[Turn]) -> Decision:
     return decision
 
 
-def _negated(text: str, at: int, negations: tuple[str, ...]) -> bool:
-    before = text[max(0, at - 3) : at]
-    return any(before.endswith(n) or n in before[-2:] for n in negations)
+_CLAUSE_END = re.compile(r"[，,。.！!？?；;\s]")
+_SENTENCE_END = re.compile(r"[。.！!？?；;]")
+_NEGATION_REACH = 6
+
+
+def _negated(text: str, at: int, rules: _CueRules) -> bool:
+    """A negation earlier in the cue's clause, within a few characters (没有人受伤, 没有任何人受伤).
+
+    Phrases that contain a negation but do not negate the event (不小心, 止不住, 不知道) are
+    removed first.
+    """
+    before = _CLAUSE_END.split(text[max(0, at - _NEGATION_REACH) : at])[-1]
+    for phrase in rules.not_negations:
+        before = before.replace(phrase, "")
+    return any(n in before for n in rules.negations)
+
+
+def _in_the_past(text: str, at: int, end: int, rules: _CueRules) -> bool:
+    """The cue tells of an earlier event (上次着火以后, 上礼拜路塌了), not a danger now."""
+    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, at)), default=0)
+    if any(marker in text[sentence_start:at] for marker in rules.past_before):
+        return True
+    return text[end : end + 3].startswith(rules.past_after)
 
 
 def classify_urgency(turns: list[Turn]) -> Decision:
-    """紧急 when danger to people or property is described now, else 一般."""
+    """紧急 when danger to people or property is described now, else 一般.
+
+    A cue does not count after a negation in its clause, nor when it tells of a past event.
+    """
     rules = _rules()
-    table, negations, threshold = rules.urgency, rules.negations, rules.urgency_threshold
+    table, threshold = rules.urgency, rules.urgency_threshold
     score = 0.0
     cited: list[Turn] = []
     for turn in turns:
         if not turn.from_caller:
             continue
         text = heard_as_meant(turn.text)
+        # Cues are matched with Whisper's spaces removed (没有 井盖); the negation and past
+        # checks read the text as said, where a space still ends a clause.
+        kept = [i for i, char in enumerate(text) if not char.isspace()]
+        joined = "".join(text[i] for i in kept)
         for cue, weight in table.items():
-            for match in re.finditer(re.escape(cue), text):
-                if _negated(text, match.start(), negations):
+            for match in re.finditer(re.escape(cue), joined):
+                start, end = kept[match.start()], kept[match.end() - 1] + 1
+                if _negated(text, start, rules) or _in_the_past(text, start, end, rules):
                     continue
                 score += weight
                 if turn not in cited:

@@ -1,0 +1,64 @@
+"""Urgency reads negations and past events; cue words match raw Whisper text with spaces."""
+
+from __future__ import annotations
+
+import pytest
+
+from callscribe.schema import Speaker
+from callscribe.summarize.classify import classify_category, classify_urgency
+from callscribe.summarize.dialogue import Turn
+from callscribe.summarize.evaluate import TUNING_SETS
+
+
+def _turns(*lines: tuple[Speaker | None, str]) -> list[Turn]:
+    return [Turn(i, who, text, 4.0 * i, 4.0 * i + 4) for i, (who, text) in enumerate(lines)]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "没有人受伤，就是车刮了一下。",
+        "没有任何人受伤。",
+        "上次着火以后我们一直担心，现在不着急，就想问问灭火器谁来配。",
+        "上礼拜我们门口那条路塌了个坑，第二天就填平了，想说声谢谢。",
+    ],
+)
+def test_negated_or_past_dangers_are_not_urgent(said: str) -> None:
+    assert classify_urgency(_turns(("caller", said))).value == "一般"
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "我家厨房不小心着火了！",
+        "楼上的水止不住往下流。",
+        "我没事 他受伤了 流了好多血",
+        "门口 没有 井盖 了 晚上看不见",
+        "楼道里 有 煤气 味 很大",
+        "对面楼顶有个人要往下跳！",
+    ],
+)
+def test_dangers_now_are_urgent_with_or_without_punctuation(said: str) -> None:
+    assert classify_urgency(_turns((None, said))).value == "紧急"
+
+
+@pytest.mark.parametrize(
+    ("said", "category"),
+    [
+        ("工地 夜里 施工 轰鸣 吵得 我们 睡不着", "环境保护"),
+        ("路边的雨水篦子堵了，下雨就积成一片。", "城乡建设"),
+        ("末班车提前半小时就没了，还经常甩站。", "交通管理"),
+        ("单位拖欠工资三个月，五险一金也没交。", "劳动和社会保障"),
+        ("孩子明年上小学，想问学区怎么划。", "教育"),
+        ("楼下 早音 特别大", "环境保护"),
+        ("我们 这片 停店 了 一直 没来", "公共服务"),
+    ],
+)
+def test_scope_words_and_homophones_decide_the_category(said: str, category: str) -> None:
+    assert classify_category(_turns((None, said))).value == category
+
+
+def test_the_tuning_sets_are_named_not_globbed() -> None:
+    assert TUNING_SETS[0] == "dev" and len(TUNING_SETS) == len(set(TUNING_SETS))
+    assert all(name.startswith(("dev", "heldout")) for name in TUNING_SETS)
+    assert "heldout-g" not in TUNING_SETS
