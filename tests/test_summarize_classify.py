@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callscribe.schema import Speaker
-from callscribe.summarize.classify import classify_category, classify_urgency
+from callscribe.summarize.classify import classify_category, classify_urgency, find_flags
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.evaluate import TUNING_SETS
 
@@ -62,3 +62,36 @@ def test_the_tuning_sets_are_named_not_globbed() -> None:
     assert TUNING_SETS[0] == "dev" and len(TUNING_SETS) == len(set(TUNING_SETS))
     assert all(name.startswith(("dev", "heldout")) for name in TUNING_SETS)
     assert "heldout-g" not in TUNING_SETS
+
+
+@pytest.mark.parametrize(
+    ("lines", "wanted"),
+    [
+        ((("agent", "需要回复您吗？"), ("caller", "要的，越快越好。")), True),
+        ((("agent", "处理结果要不要给您回电？"), ("caller", "不用不用，回电话就算了。")), False),
+        ((("caller", "回访就免了，你们给弄好就行。"),), False),
+        ((("caller", "你们修完了记得通知我一声。"),), True),
+        ((("agent", "后面就不安排回访了可以吗？"), ("caller", "可以，不用回访。")), False),
+        (((None, "电话一三九零零零零零零零零需要回复您吗不用了谢谢"),), False),
+    ],
+)
+def test_callback_answers_and_cues(
+    lines: tuple[tuple[Speaker | None, str], ...], wanted: bool
+) -> None:
+    flag = find_flags(_turns(*lines)).get("needs_callback")
+    assert flag is not None and flag[0] is wanted
+
+
+def test_callback_is_null_when_nobody_discusses_it() -> None:
+    assert "needs_callback" not in find_flags(
+        _turns(("caller", "楼道灯坏了。"), ("agent", "好的。"))
+    )
+
+
+def test_the_agents_promise_of_secrecy_marks_the_call_confidential() -> None:
+    flags = find_flags(
+        _turns(("caller", "别跟他们说是谁打的电话。"), ("agent", "好的，我们会为您保密。"))
+    )
+    assert flags["confidential"][0] is True
+    flags = find_flags(_turns(("caller", "楼道灯坏了。"), ("agent", "我们会为您保密。")))
+    assert flags["confidential"][0] is True

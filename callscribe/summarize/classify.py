@@ -53,9 +53,11 @@ class _CueRules:
     not_negations: tuple[str, ...]
     past_before: tuple[str, ...]
     past_after: tuple[str, ...]
-    callback: dict[str, tuple[str, ...]]
+    callback: dict[str, tuple[re.Pattern[str], ...]]
+    callback_answers: dict[str, tuple[str, ...]]
     secret_cues: tuple[str, ...]
     secret_patterns: tuple[re.Pattern[str], ...]
+    secret_promises: tuple[re.Pattern[str], ...]
     agent_label: re.Pattern[str]
     agent_label_weight: float
     problem_default: str
@@ -82,9 +84,19 @@ def _rules() -> _CueRules:
         not_negations=tuple(urgency.get("not_negations") or ()),
         past_before=tuple(urgency.get("past_before") or ()),
         past_after=tuple(urgency.get("past_after") or ()),
-        callback={str(k): tuple(v) for k, v in cues["needs_callback"].items()},
+        callback={
+            str(k): tuple(re.compile(str(p)) for p in v)
+            for k, v in cues["needs_callback"].items()
+            if k in ("true", "false", "question")
+        },
+        callback_answers={
+            str(k): tuple(v)
+            for k, v in cues["needs_callback"].items()
+            if k in ("answer_yes", "answer_no")
+        },
         secret_cues=tuple(secret["cues"]),
         secret_patterns=tuple(re.compile(p) for p in secret["patterns"]),
+        secret_promises=tuple(re.compile(p) for p in secret.get("agent_promises") or ()),
         agent_label=re.compile(str(cues["agent_label_pattern"])),
         agent_label_weight=float(cues["agent_label_weight"]),
         problem_default=str(cues["problem_default"]),
@@ -272,26 +284,66 @@ def _answers(text: str, words: tuple[str, ...]) -> bool:
 
 
 def find_flags(turns: list[Turn]) -> dict[str, tuple[bool, list[Turn]]]:
-    """needs_callback and confidential, only where the call discusses them."""
+    """needs_callback and confidential, only where the call discusses them.
+
+    The caller's answer to the agent's question (需要回复您吗？ 不用不用…) decides the callback
+    over any cue word in that same answer (…回电话就算了); later turns may still change it.
+    The agent's promise (我们会为您保密) shows the caller asked for confidentiality.
+    """
     rules = _rules()
-    callback = rules.callback
     flags: dict[str, tuple[bool, list[Turn]]] = {}
     for turn in turns:
-        nxt = turns[turn.index + 1] if turn.index + 1 < len(turns) else None
-        asked = turn.speaker == "agent" and any(q in turn.text for q in callback["question"])
-        if asked and nxt is not None and nxt.from_caller:
-            if _answers(nxt.text, callback["answer_no"]):
-                flags["needs_callback"] = (False, [turn, nxt])
-            elif _answers(nxt.text, callback["answer_yes"]):
-                flags["needs_callback"] = (True, [turn, nxt])
+        answer = _callback_answer(turns, turn)
+        if answer is not None:
+            flags["needs_callback"] = answer
         if not turn.from_caller:
+            if any(p.search(turn.text) for p in rules.secret_promises):
+                flags["confidential"] = (True, [turn])
             continue
-        if any(c in turn.text for c in callback["false"]):
-            flags["needs_callback"] = (False, [turn])
-        elif any(c in turn.text for c in callback["true"]):
-            flags["needs_callback"] = (True, [turn])
+        answered = (turn.speaker is None and answer is not None) or (
+            turn.index > 0 and _callback_answer(turns, turns[turn.index - 1]) is not None
+        )
+        cue = None if answered else _callback_cue(turn)
+        if cue is not None:
+            flags["needs_callback"] = (cue, [turn])
         if any(c in turn.text for c in rules.secret_cues) or any(
             p.search(turn.text) for p in rules.secret_patterns
         ):
             flags["confidential"] = (True, [turn])
     return flags
+
+
+def _callback_cue(turn: Turn) -> bool | None:
+    """What a caller's own words say of a callback: 不用回访 (False), 处理完告诉我一声 (True)."""
+    callback = _rules().callback
+    if any(p.search(turn.text) for p in callback["false"]):
+        return False
+    if any(p.search(turn.text) for p in callback["true"]):
+        return True
+    return None
+
+
+def _callback_answer(turns: list[Turn], turn: Turn) -> tuple[bool, list[Turn]] | None:
+    """The caller's answer when ``turn`` asks whether they want a reply; raw text holds both."""
+    rules = _rules()
+    answers = rules.callback_answers
+    for question in rules.callback["question"]:
+        match = question.search(turn.text)
+        if match is None:
+            continue
+        if turn.speaker is None:
+            after = turn.text[match.end() : match.end() + 12].lstrip("您你吗呢？?，, ")
+            if after.startswith(answers["answer_no"]):
+                return False, [turn]
+            if after.startswith(answers["answer_yes"]):
+                return True, [turn]
+            return None
+        nxt = turns[turn.index + 1] if turn.index + 1 < len(turns) else None
+        if turn.speaker != "agent" or nxt is None or not nxt.from_caller:
+            return None
+        if _answers(nxt.text, answers["answer_no"]):
+            return False, [turn, nxt]
+        if _answers(nxt.text, answers["answer_yes"]):
+            return True, [turn, nxt]
+        return None
+    return None
