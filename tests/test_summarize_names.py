@@ -20,6 +20,21 @@ def _turns(*pairs: tuple[Speaker | None, str]) -> list[Turn]:
         ((("agent", "您的姓名？"), ("caller", "吴海燕，口天吴，大海的海，燕子的燕。")), "吴海燕"),
         ((("agent", "您贵姓？"), ("caller", "冯涛，两点水一个马的冯，波涛的涛。")), "冯涛"),
         ((("agent", "怎么称呼？"), ("caller", "蒋立新，电话一三八一二三四五六七八。")), "蒋立新"),
+        # The surname first, spelt out, then the full name as a clause of its own.
+        ((("agent", "您贵姓？"), ("caller", "我姓陆，耳东陆，陆佳慧，佳节的佳。")), "陆佳慧"),
+        ((("agent", "您贵姓？"), ("caller", "免贵姓严，严格的严，严志刚。")), "严志刚"),
+        # A gloss starting inside three characters of raw text (二马冯), or right after them.
+        (((None, "您贵姓我叫冯亮二马冯明亮的亮电话"),), "冯亮"),
+        (((None, "您贵姓我叫曹建华曹操的曹电话"),), "曹建华"),
+        # Someone else's full name after a bare 叫, the caller's own later.
+        (
+            (
+                ("caller", "包工头姓孟，我们都叫他孟老板，叫孟庆林。"),
+                ("agent", "您怎么称呼？"),
+                ("caller", "我叫牛大勇，牛羊的牛。"),
+            ),
+            "牛大勇",
+        ),
         # A third party's surname first, the caller's own later.
         (
             (

@@ -125,3 +125,21 @@ def test_a_number_and_its_read_back_run_together_in_raw_text_are_two_numbers() -
 def test_whispers_yao_for_one_counts_only_inside_a_number() -> None:
     assert [n.digits for n in spoken_numbers("电话是要三五要零二二四六八九")] == ["13510224689"]
     assert spoken_numbers("我要投诉，要求他们三天内处理") == []
+
+
+def test_the_number_the_agent_repeats_wins_over_the_callers_later_one() -> None:
+    result = find_callback_phone(
+        _turns(
+            ("caller", "手机一八六一零二二四四六八，单位座机八二三三，五五六六，不一定有人接。"),
+            ("agent", "好的，回电话打您手机一八六一零二二四四六八。需要回复您吗？"),
+            ("caller", "需要，麻烦了。"),
+        )
+    )
+    assert result is not None and result.number == "18610224468"
+
+
+def test_a_landline_said_twice_without_a_pause_is_read_once() -> None:
+    assert [n.digits for n in spoken_numbers("座机六九要四七二零八6914 7208对")] == [
+        "69147208",
+        "69147208",
+    ]

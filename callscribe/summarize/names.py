@@ -136,6 +136,9 @@ def _full_name_at(text: str, pos: int) -> str | None:
         )
     while len(name) > len(surname) + 1 and name[-1] in rules.stops:
         name = name[:-1]
+    if len(name) == len(surname) + 2 and rest[len(name) : len(name) + 2].endswith(surname):
+        # 冯丽二马冯: the gloss 二马冯 (冯 = 二 + 马) began inside the three characters.
+        name = name[:-1]
     given = name[len(surname) :]
     if not given or any(ch in rules.stops for ch in given[:1]):
         return None
@@ -209,6 +212,10 @@ def _said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None, b
         if raw:
             return raw, None, True
     cued = _cued_name(text, asked)
+    if cued[1]:
+        full = _full_name_clause(text, cued[1])
+        if full:
+            return full, None, cued[2]
     if cued[0] or cued[1]:
         return cued
     if asked:
@@ -223,7 +230,7 @@ def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
         for match in re.finditer(re.escape(cue), text):
             name = _full_name_at(text, match.end())
             if name and (cue != "我是" or asked):
-                return name, None, True
+                return name, None, asked or cue.startswith(("我", "名字", "姓名"))
     for cue in rules.surname_cues:
         for match in re.finditer(re.escape(cue), text):
             surname = _surname_at(text, match.end())
@@ -236,6 +243,18 @@ def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
             if surname:
                 return None, surname, asked
     return None, None, False
+
+
+def _full_name_clause(text: str, surname: str) -> str | None:
+    """The full name said as a clause of its own after the surname (我姓陈，耳东陈，陈晓雯，…)."""
+    for clause in re.split(r"[，,。.、；;！!？?\s]+", text):
+        if (
+            clause.startswith(surname)
+            and len(surname) < len(clause) <= len(surname) + 2
+            and _full_name_at(clause, 0) == clause
+        ):
+            return clause
+    return None
 
 
 def _raw_answer(text: str) -> str | None:
@@ -286,9 +305,14 @@ def _bare_answer(head: str) -> tuple[str | None, str | None]:
 
 
 def find_caller_name(turns: list[Turn]) -> NameResult | None:
-    """The caller's name, None-valued when they declined, or None when the call never says."""
+    """The caller's name, None-valued when they declined, or None when the call never says.
+
+    A name the caller gives as their own (我叫…, the answer to 您贵姓) wins; one that only
+    follows a bare 叫 (包工头…叫孟庆林) may be someone else's and is kept only as a fallback.
+    """
     surname: str | None = None
     strong = False
+    weak_full: NameResult | None = None
     source: list[Turn] = []
     for turn in turns:
         if not turn.from_caller:
@@ -296,10 +320,14 @@ def find_caller_name(turns: list[Turn]) -> NameResult | None:
         if _declined(turns, turn):
             return NameResult(None, [turn], 0.8)
         full, said_surname, said_strongly = _said_name(turns, turn)
-        if full:
+        if full and said_strongly:
             return NameResult(full, [turn], 0.85 if turn.speaker else 0.7)
+        if full and weak_full is None:
+            weak_full = NameResult(full, [turn], 0.6)
         if said_surname and (surname is None or (said_strongly and not strong)):
             surname, source, strong = said_surname, [turn], said_strongly
+    if weak_full is not None and not strong:
+        return weak_full
     if surname is None:
         return None
     gender, gender_turns = _gender_for(surname, turns)

@@ -149,6 +149,9 @@ def _numbers_in_chain(chain: list[_Group]) -> list[SpokenNumber]:
         trimmed = False
         if best is None and _MOBILE.match(digits, i) and i + 11 < len(digits):
             best, trimmed = (i + 11, digits[i : i + 11]), True
+        landline = digits[i : i + 8]
+        if best is None and _valid(landline) and digits[i + 8 : i + 16] == landline:
+            best = (i + 8, landline)
         if best is None:
             i = next((b for b in bounds if b > i), len(digits))
             continue
@@ -238,6 +241,13 @@ def _confirms(turn: Turn | None, grammar: _Grammar) -> bool:
     return any(head.startswith(c) for c in grammar.confirmations) or not head
 
 
+def _denies(turn: Turn | None, grammar: _Grammar) -> bool:
+    if turn is None:
+        return False
+    head = turn.text.lstrip("，,。 嗯啊哦")
+    return any(head.startswith(d) for d in grammar.denials)
+
+
 def _has_cue(turns: list[Turn], turn: Turn, grammar: _Grammar) -> bool:
     nearby = [turn] + ([turns[turn.index - 1]] if turn.index > 0 else [])
     return any(cue in t.text for t in nearby for cue in grammar.cues)
@@ -250,16 +260,19 @@ def find_callback_phone(turns: list[Turn]) -> PhoneResult | None:
     if not candidates:
         return None
     distinct = list(dict.fromkeys(c.digits for c in candidates))
+    from_caller = [c for c in candidates if c.turn.from_caller]
     for cand in reversed(candidates):
         if cand.turn.speaker != "agent":
             continue
         answer = _answer(turns, cand.turn)
+        said = [c.turn for c in from_caller if c.digits == cand.digits]
         if _confirms(answer, grammar) and answer is not None:
-            said = [c.turn for c in candidates if c.digits == cand.digits and c.turn.from_caller]
             return PhoneResult(
                 cand.digits, [*said, cand.turn, answer], 0.97, confirmed=True, candidates=distinct
             )
-    from_caller = [c for c in candidates if c.turn.from_caller]
+        if said and not _denies(answer, grammar):
+            # The agent repeated one of the caller's numbers (回电话打您手机…): that one.
+            return PhoneResult(cand.digits, [*said, cand.turn], 0.9, candidates=distinct)
     if not from_caller:
         last = candidates[-1]
         return PhoneResult(last.digits, [last.turn], 0.5, candidates=distinct)
