@@ -73,6 +73,11 @@ def test_the_tuning_sets_are_named_not_globbed() -> None:
         ((("caller", "你们修完了记得通知我一声。"),), True),
         ((("agent", "后面就不安排回访了可以吗？"), ("caller", "可以，不用回访。")), False),
         (((None, "电话一三九零零零零零零零零需要回复您吗不用了谢谢"),), False),
+        ((("agent", "需要我们转给街道，让他们给您回个电话说清楚吗？"), ("caller", "行。")), True),
+        ((("agent", "让他们给您回个电话告诉您地点，可以吗？"), ("caller", "好的好的。")), True),
+        ((("agent", "不用再给您回电话了，可以吗？"), ("caller", "可以。")), False),
+        ((("caller", "有消息一定给我打电话。"),), True),
+        (((None, "需要给您回复处理结果吗不用了你们赶紧去看看"),), False),
     ],
 )
 def test_callback_answers_and_cues(
@@ -94,4 +99,10 @@ def test_the_agents_promise_of_secrecy_marks_the_call_confidential() -> None:
     )
     assert flags["confidential"][0] is True
     flags = find_flags(_turns(("caller", "楼道灯坏了。"), ("agent", "我们会为您保密。")))
+    assert flags["confidential"][0] is True
+    flags = find_flags(
+        _turns(
+            ("caller", "我怕他们知道是我打的。"),
+        )
+    )
     assert flags["confidential"][0] is True

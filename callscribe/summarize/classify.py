@@ -313,6 +313,9 @@ def find_flags(turns: list[Turn]) -> dict[str, tuple[bool, list[Turn]]]:
     return flags
 
 
+_NEGATIVE_OFFER = re.compile(r"不(安排|用|需要|必|再)[^。！？?]{0,6}(回复|回电|回访|联系)")
+
+
 def _callback_cue(turn: Turn) -> bool | None:
     """What a caller's own words say of a callback: 不用回访 (False), 处理完告诉我一声 (True)."""
     callback = _rules().callback
@@ -331,19 +334,24 @@ def _callback_answer(turns: list[Turn], turn: Turn) -> tuple[bool, list[Turn]] |
         match = question.search(turn.text)
         if match is None:
             continue
+        # 后面就不安排回访了，可以吗？ -- 可以: agreeing to a question put in the negative.
+        sentence_start = max(
+            (m.end() for m in _SENTENCE_END.finditer(turn.text, 0, match.start())), default=0
+        )
+        flip = bool(_NEGATIVE_OFFER.search(turn.text, sentence_start, match.end()))
         if turn.speaker is None:
             after = turn.text[match.end() : match.end() + 12].lstrip("您你吗呢？?，, ")
             if after.startswith(answers["answer_no"]):
-                return False, [turn]
+                return flip, [turn]
             if after.startswith(answers["answer_yes"]):
-                return True, [turn]
+                return not flip, [turn]
             return None
         nxt = turns[turn.index + 1] if turn.index + 1 < len(turns) else None
         if turn.speaker != "agent" or nxt is None or not nxt.from_caller:
             return None
         if _answers(nxt.text, answers["answer_no"]):
-            return False, [turn, nxt]
+            return flip, [turn, nxt]
         if _answers(nxt.text, answers["answer_yes"]):
-            return True, [turn, nxt]
+            return not flip, [turn, nxt]
         return None
     return None
