@@ -4,6 +4,7 @@ Usage (from the repository root; docs/benchmarks.md, "Batched decoding of the VA
 
     python scripts/bench_batched.py [--repeats 2] [--batch-size 8] [--no-reference]
     python scripts/bench_batched.py --components   # encoder and beam search alone, per clip
+    python scripts/bench_batched.py --no-reference --first-clip-prompt [--timestamps]
 
 Three paths on the same audio, one after the other in one process, each repeated:
 
@@ -13,8 +14,11 @@ Three paths on the same audio, one after the other in one process, each repeated
   ``BatchedInferencePipeline`` (clips given as ``clip_timestamps`` dicts, so each clip stays its
   own window; ``batch_size`` clips encoded and beam-searched together). The library supports
   only the first temperature (no fallback) and ignores the compression-ratio and log-probability
-  thresholds; the callscribe clean-up (``postprocess.clean_segment``: no-speech gate, loop and
-  credit filters) still runs on every segment, since only ``decode_channel`` is replaced.
+  thresholds. By default it prompts every clip; ``--first-clip-prompt`` prompts only each
+  channel's first clip, as the shipped path does in effect (``condition_on_previous_text=False``
+  resets the prompt after the first window). The callscribe clean-up
+  (``postprocess.clean_segment``: no-speech gate, loop and credit filters) still runs on every
+  segment, since only ``decode_channel`` is replaced.
 * ``openai``: the reference engine (openai-whisper float32, sequential).
 
 Audio: the 11 labelled clips (fixtures/speech/manifest.tsv, each file its own call), the stereo
@@ -63,6 +67,8 @@ class BatchedProbe(FasterWhisperEngine):
     """The shipped engine with ``decode_channel`` done by ``BatchedInferencePipeline``."""
 
     batch_size = 8
+    first_clip_prompt = False
+    without_timestamps = True
     fallback_needed = 0
 
     def decode_channel(self, samples: Any, clips: list[float] | None) -> list[RawSegment]:
@@ -70,21 +76,33 @@ class BatchedProbe(FasterWhisperEngine):
 
         opts = self.options
         spans = clips if clips is not None else [0.0, len(samples) / 16_000]
-        raw_segments, _info = BatchedInferencePipeline(self._model).transcribe(
-            samples,
-            language=opts.language,
-            beam_size=opts.beam_size,
-            patience=opts.patience,
-            temperature=opts.temperature[0],
-            initial_prompt=" " + opts.initial_prompt.strip() if opts.initial_prompt else None,
-            word_timestamps=opts.word_timestamps,
-            without_timestamps=True,
-            vad_filter=False,
-            clip_timestamps=[
-                {"start": s, "end": e} for s, e in zip(spans[0::2], spans[1::2], strict=True)
-            ],
-            batch_size=self.batch_size,
+        pairs = [{"start": s, "end": e} for s, e in zip(spans[0::2], spans[1::2], strict=True)]
+        prompt = " " + opts.initial_prompt.strip() if opts.initial_prompt else None
+        # The shipped path prompts only the first clip of a channel: with
+        # condition_on_previous_text=False faster-whisper resets the prompt after each window.
+        groups = (
+            [(pairs[:1], prompt), (pairs[1:], None)]
+            if self.first_clip_prompt
+            else [(pairs, prompt)]
         )
+        raw_segments: list[Any] = []
+        for group, group_prompt in groups:
+            if not group:
+                continue
+            found, _info = BatchedInferencePipeline(self._model).transcribe(
+                samples,
+                language=opts.language,
+                beam_size=opts.beam_size,
+                patience=opts.patience,
+                temperature=opts.temperature[0],
+                initial_prompt=group_prompt,
+                word_timestamps=opts.word_timestamps,
+                without_timestamps=self.without_timestamps,
+                vad_filter=False,
+                clip_timestamps=group,
+                batch_size=self.batch_size,
+            )
+            raw_segments += list(found)
         out = [_raw_segment(r) for r in raw_segments]
         for seg in out:  # what generate_with_fallback would have decoded again
             bad = (seg.compression_ratio > (opts.compression_ratio_threshold or 1e9)) or (
@@ -203,6 +221,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--components", action="store_true")
+    parser.add_argument("--first-clip-prompt", action="store_true", help="prompt clip 1 only")
+    parser.add_argument("--timestamps", action="store_true", help="without_timestamps=False")
     args = parser.parse_args()
     settings = get_settings()
     threads = settings.cpu_threads or os.cpu_count() or 1
@@ -215,6 +235,8 @@ def main() -> None:
     batched = copy.copy(current)
     batched.__class__ = BatchedProbe
     batched.batch_size = args.batch_size  # type: ignore[attr-defined]
+    batched.first_clip_prompt = args.first_clip_prompt  # type: ignore[attr-defined]
+    batched.without_timestamps = not args.timestamps  # type: ignore[attr-defined]
     engines: dict[str, Any] = {"current": current, "batched": batched}
     if not args.no_reference:
         engines["openai"] = load_transcriber("openai", settings.model, settings.cache_dir, "cpu",
