@@ -16,6 +16,7 @@ from callscribe.audio import decode_call_audio
 from callscribe.schema import CallAudio
 from callscribe.transcribe import FasterWhisperEngine
 from callscribe.transcribe.evaluate import character_errors, normalise_for_scoring
+from callscribe.transcribe.postprocess import is_repetition_loop, to_simplified
 from tests.asr_signals import hold_music, line_noise, load_clip, silence, write_wav
 from tests.conftest import SPEECH
 
@@ -129,3 +130,33 @@ def test_decoding_does_not_condition_on_previous_text(
     """Conditioning on earlier text is how one hallucination feeds the next; it stays off."""
     assert base_transcriber.options.condition_on_previous_text is False
     assert base_transcriber.options.temperature[0] == 0.0
+
+
+def _hiss(seconds: float) -> np.ndarray:
+    return (np.random.default_rng(3).standard_normal(int(seconds * 16_000)) * 0.003).astype(
+        np.float32
+    )
+
+
+LOOP_SIGNALS = {
+    "digital_zeros": lambda: np.zeros(30 * 16_000, dtype=np.float32),
+    "quiet_hiss": lambda: _hiss(30.0),
+    "line_noise": lambda: line_noise(30.0),
+}
+
+
+@pytest.mark.parametrize("signal", sorted(LOOP_SIGNALS))
+def test_the_loop_defences_alone_empty_what_whisper_loops_on(
+    base_transcriber: FasterWhisperEngine, signal: str
+) -> None:
+    """VAD, prompt and temperature fallback off: measured, the base model loops on these
+    (小小小…, 阿翁，阿翁，…, 你别忘了 in segment after segment); the loop detector and the
+    repeated-segment rule are then all that stands between it and the transcript."""
+    bare = with_options(base_transcriber, vad_filter=False, initial_prompt=None, temperature=(0.0,))
+    samples = LOOP_SIGNALS[signal]()
+    raw = [to_simplified(r.text) for r in bare.decode_channel(samples, None)]
+    in_one = any(is_repetition_loop(text) for text in raw)
+    across = len(raw) >= 4 and len(set(raw)) <= len(raw) / 2
+    assert in_one or across, f"Whisper did not loop on {signal}: {raw}"
+    transcript = bare.transcribe(call_of(samples))
+    assert transcript.segments == [], f"Whisper said {raw[:3]}…, we kept {transcript.text!r}"

@@ -19,7 +19,12 @@ import numpy.typing as npt
 from callscribe import defaults
 from callscribe.errors import ModelError
 from callscribe.schema import CallAudio, Segment, Speaker, Transcript, Word
-from callscribe.transcribe.postprocess import RawSegment, clean_segment
+from callscribe.transcribe.postprocess import (
+    RawSegment,
+    clean_segment,
+    drop_repeated_segments,
+    end_sentences,
+)
 from callscribe.transcribe.prompt import DEFAULT_PROMPT
 from callscribe.transcribe.turns import merge_channel_segments
 from callscribe.transcribe.vad import speech_clips
@@ -109,6 +114,10 @@ class Transcriber(Protocol):
 class ChannelEngine(abc.ABC):
     """What both engines share: each channel decoded on its own, cleaned, then merged by turn.
 
+    Cleaning is per segment (:func:`clean_segment`), then per channel: a sentence repeated
+    segment after segment is a loop (:func:`drop_repeated_segments`), and a segment cut at a
+    short pause ends in "，" rather than "。" (:func:`end_sentences`).
+
     Subclasses say how one channel is decoded (:meth:`decode_channel`); the clean-up and the
     turn merging are the same for every engine, so the engines differ only in the model.
     """
@@ -159,10 +168,11 @@ class ChannelEngine(abc.ABC):
                 no_speech_threshold=opts.no_speech_threshold,
                 log_prob_threshold=opts.log_prob_threshold,
                 prompt=opts.initial_prompt,
+                final_punctuation=False,
             )
             if segment is not None:
                 out.append(segment)
-        return out
+        return end_sentences(drop_repeated_segments(out))
 
 
 class FasterWhisperEngine(ChannelEngine):
