@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from callscribe.schema import Speaker
+from callscribe.summarize.appeal_model import load_examples
 from callscribe.summarize.classify import classify_category, classify_urgency, find_flags
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.evaluate import TUNING_SETS
@@ -61,7 +64,20 @@ def test_scope_words_and_homophones_decide_the_category(said: str, category: str
 def test_the_tuning_sets_are_named_not_globbed() -> None:
     assert TUNING_SETS[0] == "dev" and len(TUNING_SETS) == len(set(TUNING_SETS))
     assert all(name.startswith(("dev", "heldout")) for name in TUNING_SETS)
-    assert "heldout-g" not in TUNING_SETS
+    transcripts = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
+    assert all((transcripts / f"fields-{name}.jsonl").is_file() for name in TUNING_SETS)
+
+
+def test_the_appeal_examples_are_exactly_the_tuning_sets() -> None:
+    """rules/appeal_examples.txt is rebuilt from TUNING_SETS (eval_fields_cv --write-examples)."""
+    transcripts = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
+    calls = sum(
+        1
+        for name in TUNING_SETS
+        for line in (transcripts / f"fields-{name}.jsonl").read_text("utf-8").splitlines()
+        if line.strip()
+    )
+    assert len(load_examples()) == calls
 
 
 @pytest.mark.parametrize(
