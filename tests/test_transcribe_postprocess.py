@@ -235,3 +235,8 @@ def test_the_same_sentence_in_four_segments_running_is_a_loop() -> None:
     around = [_bare(10.0, 11.0, "喂？"), _bare(11.5, 12.0, "喂？"), _bare(13.0, 15.0, "您好")]
     kept = drop_repeated_segments([*looped, *around])
     assert [s.text for s in kept] == ["喂？", "喂？", "您好"]
+
+
+def test_end_sentences_and_drop_repeated_segments_take_an_empty_channel() -> None:
+    assert end_sentences([]) == []
+    assert drop_repeated_segments([]) == []

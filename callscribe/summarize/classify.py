@@ -240,10 +240,14 @@ def _negated(text: str, at: int, rules: _CueRules) -> bool:
     return any(n in before for n in rules.negations)
 
 
+def _sentence_start(text: str, at: int) -> int:
+    """Where the sentence holding position ``at`` begins."""
+    return max((m.end() for m in _SENTENCE_END.finditer(text, 0, at)), default=0)
+
+
 def _in_the_past(text: str, at: int, end: int, rules: _CueRules) -> bool:
     """The cue tells of an earlier event (上次着火以后, 上礼拜路塌了), not a danger now."""
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, at)), default=0)
-    if any(marker in text[sentence_start:at] for marker in rules.past_before):
+    if any(marker in text[_sentence_start(text, at) : at] for marker in rules.past_before):
         return True
     return text[end : end + 3].startswith(rules.past_after)
 
@@ -292,17 +296,17 @@ def find_flags(turns: list[Turn]) -> dict[str, tuple[bool, list[Turn]]]:
     """
     rules = _rules()
     flags: dict[str, tuple[bool, list[Turn]]] = {}
+    previous_answer: tuple[bool, list[Turn]] | None = None
     for turn in turns:
         answer = _callback_answer(turns, turn)
+        answered = previous_answer is not None or (turn.speaker is None and answer is not None)
+        previous_answer = answer
         if answer is not None:
             flags["needs_callback"] = answer
         if not turn.from_caller:
             if any(p.search(turn.text) for p in rules.secret_promises):
                 flags["confidential"] = (True, [turn])
             continue
-        answered = (turn.speaker is None and answer is not None) or (
-            turn.index > 0 and _callback_answer(turns, turns[turn.index - 1]) is not None
-        )
         cue = None if answered else _callback_cue(turn)
         if cue is not None:
             flags["needs_callback"] = (cue, [turn])
@@ -335,10 +339,8 @@ def _callback_answer(turns: list[Turn], turn: Turn) -> tuple[bool, list[Turn]] |
         if match is None:
             continue
         # 后面就不安排回访了，可以吗？ -- 可以: agreeing to a question put in the negative.
-        sentence_start = max(
-            (m.end() for m in _SENTENCE_END.finditer(turn.text, 0, match.start())), default=0
-        )
-        flip = bool(_NEGATIVE_OFFER.search(turn.text, sentence_start, match.end()))
+        start = _sentence_start(turn.text, match.start())
+        flip = bool(_NEGATIVE_OFFER.search(turn.text, start, match.end()))
         if turn.speaker is None:
             after = turn.text[match.end() : match.end() + 12].lstrip("您你吗呢？?，, ")
             if after.startswith(answers["answer_no"]):

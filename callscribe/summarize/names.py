@@ -247,7 +247,7 @@ def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
 
 def _full_name_clause(text: str, surname: str) -> str | None:
     """The full name said as a clause of its own after the surname (我姓陈，耳东陈，陈晓雯，…)."""
-    for clause in re.split(r"[，,。.、；;！!？?\s]+", text):
+    for clause in re.split(f"[{re.escape(_CLOSERS)}\\s]+", text):
         if (
             clause.startswith(surname)
             and len(surname) < len(clause) <= len(surname) + 2

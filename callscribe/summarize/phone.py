@@ -232,20 +232,19 @@ def _answer(turns: list[Turn], after: Turn) -> Turn | None:
     return None
 
 
-def _confirms(turn: Turn | None, grammar: _Grammar) -> bool:
-    if turn is None:
-        return False
-    head = turn.text.lstrip("，,。 嗯啊哦")
-    if any(head.startswith(d) for d in grammar.denials):
-        return False
-    return any(head.startswith(c) for c in grammar.confirmations) or not head
+def _head(turn: Turn) -> str:
+    return turn.text.lstrip("，,。 嗯啊哦")
 
 
 def _denies(turn: Turn | None, grammar: _Grammar) -> bool:
-    if turn is None:
+    return turn is not None and _head(turn).startswith(grammar.denials)
+
+
+def _confirms(turn: Turn | None, grammar: _Grammar) -> bool:
+    if turn is None or _denies(turn, grammar):
         return False
-    head = turn.text.lstrip("，,。 嗯啊哦")
-    return any(head.startswith(d) for d in grammar.denials)
+    head = _head(turn)
+    return head.startswith(grammar.confirmations) or not head
 
 
 def _has_cue(turns: list[Turn], turn: Turn, grammar: _Grammar) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import re
 import unicodedata
@@ -107,12 +108,12 @@ def _normalise(text: str) -> str:
     return _PUNCT_OR_SPACE.sub("", to_simplified(unicodedata.normalize("NFKC", text)).lower())
 
 
-def add_final_punctuation(text: str) -> str:
-    """End a sentence with 。 when Whisper left it bare; never touch the characters."""
+def add_final_punctuation(text: str, mark: str = "。") -> str:
+    """End a sentence with ``mark`` when Whisper left it bare; never touch the characters."""
     stripped = text.strip()
     if not stripped or stripped[-1] in _FINAL_PUNCTUATION:
         return stripped
-    return stripped + "。"
+    return stripped + mark
 
 
 _BROKEN_COMMA = re.compile(r"(?<=[\u4e00-\u9fff])[\uff21-\uff3a\uff41-\uff5a](?=[\u4e00-\u9fff]|$)")
@@ -251,12 +252,9 @@ def end_sentences(segments: list[Segment], *, join_gap_s: float = CLIP_JOIN_GAP_
         join_gap_s: the longest pause, in seconds, still read as inside a sentence.
     """
     out: list[Segment] = []
-    for i, segment in enumerate(segments):
-        text = segment.text.strip()
-        if text and text[-1] not in _FINAL_PUNCTUATION:
-            following = segments[i + 1] if i + 1 < len(segments) else None
-            within = following is not None and following.start - segment.end <= join_gap_s
-            text += "，" if within else "。"
+    for segment, following in itertools.zip_longest(segments, segments[1:]):
+        within = following is not None and following.start - segment.end <= join_gap_s
+        text = add_final_punctuation(segment.text, "，" if within else "。")
         out.append(dataclasses.replace(segment, text=text))
     return out
 
@@ -329,12 +327,11 @@ def clean_segment(
             ],
             text,
         )
+    text = repair_broken_punctuation(text).strip()
     return Segment(
         start=raw.start,
         end=raw.end,
-        text=(add_final_punctuation if final_punctuation else str.strip)(
-            repair_broken_punctuation(text)
-        ),
+        text=add_final_punctuation(text) if final_punctuation else text,
         speaker=speaker,
         confidence=confidence_from_logprob(raw.avg_logprob),
         words=words,
