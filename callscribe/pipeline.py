@@ -13,12 +13,12 @@ from pathlib import Path
 
 from callscribe import defaults
 from callscribe.audio import decode_call_audio
-from callscribe.casesystem import CaseSubmission, CaseSystem, StoredCase
-from callscribe.casesystem.outbox import write_back
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
 from callscribe.schema import CaseFields, Transcript
 from callscribe.summarize import extract_case_fields
 from callscribe.transcribe import Transcriber
+from callscribe.writeback.contract import CaseSubmission, CaseSystem, StoredCase
+from callscribe.writeback.outbox import write_back
 
 __all__ = ["ProgressCallback", "run_call"]
 

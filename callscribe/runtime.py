@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from callscribe.casesystem import CaseSystem, EmbeddedCaseDesk
 from callscribe.db import make_engine, upgrade_database
+from callscribe.desk.store import EmbeddedCaseDesk
 from callscribe.ledger import CallLedger
 from callscribe.settings import Settings
+from callscribe.writeback.contract import CaseSystem
 
 __all__ = ["Runtime", "open_runtime", "process_runtime"]
 
@@ -41,7 +42,7 @@ def open_runtime(settings: Settings) -> Runtime:
 def _case_system(settings: Settings, engine: Engine) -> CaseSystem:
     """The HTTP client when CALLSCRIBE_CASE_SYSTEM_URL is set, else the embedded desk's store."""
     if settings.case_system_url:
-        from callscribe.casesystem.http_client import HttpCaseSystem
+        from callscribe.writeback.http_client import HttpCaseSystem
 
         return HttpCaseSystem.from_settings(settings)
     return EmbeddedCaseDesk(engine)

@@ -48,7 +48,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis server: the one at REDIS_URL / 127.0.0.1:6379; in CI its absence fails the run,
     elsewhere a private redis-server is started for the session."""
-    from callscribe.worker.redis_server import PrivateRedis, redis_answers
+    from callscribe.cli.redis_server import PrivateRedis, redis_answers
 
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if redis_answers(base):

@@ -20,8 +20,8 @@ import sqlalchemy
 import uvicorn
 from fastapi import FastAPI
 
-from callscribe.casesystem.app import create_app
 from callscribe.settings import Settings
+from callscribe.web.app import create_app
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 """Parametrise a fixture with these to run a test on both stores."""
@@ -110,7 +110,7 @@ def live_desk(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
                         desk.tokens[role] = answer.json()["token"]
                 yield desk
         finally:
-            app.state.runtime.engine.dispose()
+            app.state.engine.dispose()
 
 
 def case_body(call_id: str, **fields: Any) -> dict[str, Any]:

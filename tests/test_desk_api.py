@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callscribe.casesystem.app import openapi_document
-from callscribe.casesystem.embedded import EmbeddedCaseDesk
+from callscribe.desk.store import EmbeddedCaseDesk
+from callscribe.web.openapi import openapi_document
 from tests.conftest import CALLS
 from tests.desk_support import BACKENDS, LiveDesk, case_body, live_desk
 
@@ -128,7 +128,7 @@ def test_concurrent_first_writes_make_one_case(desk: LiveDesk) -> None:
         thread.join()
     assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
     assert len({a.json()["case_id"] for a in answers}) == 1
-    assert EmbeddedCaseDesk(desk.app.state.runtime.engine).count_cases("c-race") == 1
+    assert EmbeddedCaseDesk(desk.app.state.engine).count_cases("c-race") == 1
 
 
 def _detail(desk: LiveDesk, call_id: str) -> dict[str, object]:
@@ -287,7 +287,7 @@ def _register_audio(desk: LiveDesk, call_id: str) -> bytes:
     stored = desk.settings.data / "audio" / f"{call_id}.wav"
     stored.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, stored)
-    desk.app.state.runtime.ledger.register(
+    desk.app.state.ledger.register(
         call_id, audio_path=str(stored), source_name=source.name, sha256="0" * 64
     )
     return stored.read_bytes()
@@ -325,9 +325,9 @@ def test_audio_is_served_with_range_requests(desk: LiveDesk) -> None:
 def test_secrets_are_stored_only_as_hashes_and_sessions_expire(desk: LiveDesk) -> None:
     import sqlalchemy
 
-    from callscribe.casesystem.auth import AuthStore
+    from callscribe.desk.accounts import AuthStore
 
-    engine = desk.app.state.runtime.engine
+    engine = desk.app.state.engine
     with engine.connect() as conn:
         hashes = conn.execute(sqlalchemy.text("SELECT password_hash FROM users")).scalars().all()
         digests = conn.execute(sqlalchemy.text("SELECT token_hash FROM api_tokens")).scalars().all()

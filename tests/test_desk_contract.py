@@ -17,12 +17,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
 
-from callscribe.casesystem.app import create_app, openapi_text
-from callscribe.casesystem.base import CaseSubmission
 from callscribe.cli import main
 from callscribe.db import Base, make_engine, upgrade_database
 from callscribe.schema import CaseFields, Transcript
 from callscribe.settings import Settings
+from callscribe.web.app import create_app
+from callscribe.web.openapi import openapi_text
+from callscribe.writeback.contract import CaseSubmission
 from tests.conftest import ROOT
 from tests.desk_support import BACKENDS, LiveDesk, case_body, live_desk, store_url
 
@@ -40,7 +41,7 @@ def test_published_openapi_is_up_to_date(tmp_path: Path) -> None:
     try:
         current = openapi_text(app)
     finally:
-        app.state.runtime.engine.dispose()
+        app.state.engine.dispose()
     assert OPENAPI.read_text(encoding="utf-8") == current, (
         "docs/openapi.json is stale: run `callscribe openapi --output docs/openapi.json`"
     )
@@ -87,7 +88,7 @@ def test_a_skeleton_store_is_stamped_and_keeps_its_cases(tmp_path: Path) -> None
             " '{\"segments\": []}', '2026-11-01 08:00:00', '2026-11-01 08:00:00')"
         )
     upgrade_database(engine)
-    from callscribe.casesystem import EmbeddedCaseDesk
+    from callscribe.desk import EmbeddedCaseDesk
 
     desk = EmbeddedCaseDesk(engine)
     detail = desk.case_detail("c-old")
@@ -153,7 +154,7 @@ def test_schemathesis_finds_no_server_error(desk: LiveDesk, tmp_path: Path, redi
 
 def test_http_client_writes_to_the_desk(desk: LiveDesk) -> None:
     """The worker's write-back client and the desk agree on the contract."""
-    from callscribe.casesystem.http_client import HttpCaseSystem
+    from callscribe.writeback.http_client import HttpCaseSystem
 
     submission = CaseSubmission(
         call_id="c-client",
@@ -224,18 +225,3 @@ def test_cli_users_tokens_and_serve(data_dir: Path) -> None:
         server.wait(timeout=20)
     shown = runner.invoke(main, ["show", "c-cli"])
     assert '"status": "auto-filled"' in shown.output
-
-
-def test_the_app_works_without_the_upload_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from callscribe.casesystem import app as app_module
-
-    monkeypatch.setattr(app_module, "UPLOAD_MODULE", "callscribe.casesystem.no_such_module")
-    app = create_app(Settings(data=tmp_path, db_url=f"sqlite:///{tmp_path / 'o.db'}"))
-    try:
-        paths = set(app_module.openapi_document(app)["paths"])
-    finally:
-        app.state.runtime.engine.dispose()
-    assert "/api/cases/{call_id}" in paths
-    assert not any(p.startswith("/calls") for p in paths)

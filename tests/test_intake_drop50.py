@@ -22,13 +22,13 @@ import soundfile
 from sqlalchemy import text
 
 from callscribe import defaults
+from callscribe.intake.dropfolder import DropFolder
+from callscribe.intake.queue import connect, open_queue
+from callscribe.intake.watcher import Watcher, queue_enqueuer
 from callscribe.ledger import CallStatus
 from callscribe.runtime import process_runtime
 from callscribe.settings import get_settings
 from callscribe.worker import jobs, worker
-from callscribe.worker.dropfolder import DropFolder
-from callscribe.worker.queue import connect, open_queue
-from callscribe.worker.watcher import Watcher, queue_enqueuer
 from callscribe.worker.worker import CallWorker
 from tests.conftest import CALLS
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from callscribe.errors import IntakeRejected, MetadataError
-from callscribe.ledger import CallLedger
-from callscribe.runtime import open_runtime
-from callscribe.settings import get_settings
-from callscribe.worker.intake import (
+from callscribe.intake.register import (
     check_file_name,
     normalize_metadata,
     read_sidecar,
     register_call_file,
     sidecar_for,
 )
+from callscribe.ledger import CallLedger
+from callscribe.runtime import open_runtime
+from callscribe.settings import get_settings
 from tests.conftest import CALLS
 
 FORMATS = CALLS / "formats"

@@ -14,11 +14,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from callscribe.casesystem.calls_api import router
+from callscribe.intake.queue import connect, job_id_for, open_queue
 from callscribe.ledger import CallStatus
 from callscribe.runtime import Runtime, open_runtime
 from callscribe.settings import get_settings
-from callscribe.worker.queue import connect, job_id_for, open_queue
+from callscribe.web.api.calls import router
 from tests.conftest import CALLS
 
 FORMATS = CALLS / "formats"
@@ -59,7 +59,8 @@ def runtime(redis_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def base_url(runtime: Runtime) -> Iterator[str]:
     app = FastAPI()
-    app.state.runtime = runtime
+    app.state.settings = runtime.settings
+    app.state.ledger = runtime.ledger
     app.include_router(router)
     yield from _serve(app)
 
@@ -145,7 +146,7 @@ def test_bad_uploads_are_refused_with_one_line(  # type: ignore[no-untyped-def]
 
 
 def test_the_real_app_mounts_the_router_behind_its_auth(runtime: Runtime) -> None:
-    from callscribe.casesystem.app import create_app
+    from callscribe.web.app import create_app
 
     app = create_app(runtime.settings)
     for url in _serve(app):

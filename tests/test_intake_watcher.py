@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from callscribe.intake.dropfolder import DropFolder
+from callscribe.intake.queue import connect, job_id_for, open_queue
+from callscribe.intake.watcher import Watcher, queue_enqueuer
 from callscribe.ledger import CallLedger, CallStatus
 from callscribe.runtime import process_runtime
 from callscribe.settings import get_settings
-from callscribe.worker.dropfolder import DropFolder
-from callscribe.worker.queue import connect, job_id_for, open_queue
-from callscribe.worker.watcher import Watcher, queue_enqueuer
 from tests.conftest import CALLS
 
 FORMATS = CALLS / "formats"

@@ -8,10 +8,10 @@ import pytest
 import redis
 
 from callscribe import defaults
+from callscribe.cli.redis_server import resolve_redis
 from callscribe.errors import ConfigurationError, ModelError, QueueUnavailable
 from callscribe.settings import get_settings
 from callscribe.transcribe.model import join_packaged_base_model, sha256_of
-from callscribe.worker.redis_server import resolve_redis
 
 
 def test_settings_error_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,12 +17,12 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from callscribe.audio import decode_call_audio
+from callscribe.intake.queue import connect, enqueue_call, job_id_for, open_queue
+from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallStatus
 from callscribe.runtime import open_runtime
 from callscribe.settings import get_settings
 from callscribe.transcribe import load_transcriber, model_load_count
-from callscribe.worker.intake import register_call_file
-from callscribe.worker.queue import connect, enqueue_call, job_id_for, open_queue
 from callscribe.worker.worker import CallWorker
 from tests.conftest import CALLS, SPEECH
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from rq.serializers import JSONSerializer
 
+from callscribe.intake.queue import connect, enqueue_call, open_queue
 from callscribe.ledger import CallStatus
 from callscribe.runtime import open_runtime
 from callscribe.settings import get_settings
-from callscribe.worker.queue import connect, enqueue_call, open_queue
 from callscribe.worker.worker import CallWorker
 from tests.test_writeback_outbox import _seed
 from tests.writeback_fake import TOKEN, FakeCaseSystem

@@ -11,8 +11,6 @@ from email.utils import format_datetime
 
 import pytest
 
-from callscribe.casesystem.base import CaseSubmission
-from callscribe.casesystem.http_client import HttpCaseSystem, parse_retry_after
 from callscribe.errors import (
     CaseSystemUnavailable,
     ConfigurationError,
@@ -21,6 +19,8 @@ from callscribe.errors import (
     WriteBackRejected,
 )
 from callscribe.schema import CaseFields, Segment, Transcript
+from callscribe.writeback.contract import CaseSubmission
+from callscribe.writeback.http_client import HttpCaseSystem, parse_retry_after
 from tests.writeback_fake import TOKEN, FakeCaseSystem, Step
 
 CLIENT_TIMEOUT_S = 1.0

@@ -2,7 +2,7 @@
 
 The desk runs under uvicorn on a loopback port with a store of its own (SQLite, and PostgreSQL
 where marked); the worker keeps its ledger in its own data directory and speaks to the desk only
-through :class:`~callscribe.casesystem.http_client.HttpCaseSystem`.
+through :class:`~callscribe.writeback.http_client.HttpCaseSystem`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from rq.job import JobStatus
 
-from callscribe.casesystem.http_client import HttpCaseSystem
-from callscribe.casesystem.outbox import Outbox
 from callscribe.errors import WriteBackRejected
+from callscribe.intake.queue import connect, enqueue_call, open_queue
+from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallStatus
 from callscribe.runtime import Runtime, open_runtime
 from callscribe.settings import get_settings
 from callscribe.transcribe import Transcriber
 from callscribe.worker import jobs
-from callscribe.worker.intake import register_call_file
-from callscribe.worker.queue import connect, enqueue_call, open_queue
+from callscribe.writeback.http_client import HttpCaseSystem
+from callscribe.writeback.outbox import Outbox
 from tests.conftest import SPEECH
 from tests.desk_support import BACKENDS, LiveDesk, live_desk
 from tests.test_writeback_outbox import _seed

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from callscribe.casesystem.outbox import Outbox
 from callscribe.cli import main
 from callscribe.errors import CaseSystemUnavailable
+from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallLedger, CallStatus
 from callscribe.pipeline import run_call
 from callscribe.runtime import Runtime, open_runtime
@@ -23,7 +23,7 @@ from callscribe.schema import Segment, Transcript
 from callscribe.settings import get_settings
 from callscribe.summarize import extract_case_fields
 from callscribe.transcribe import Transcriber
-from callscribe.worker.intake import register_call_file
+from callscribe.writeback.outbox import Outbox
 from tests.conftest import CALLS, ROOT, SPEECH
 from tests.desk_support import BACKENDS, store_url
 from tests.writeback_fake import TOKEN, FakeCaseSystem, Step

@@ -14,13 +14,13 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from callscribe.cli import main
+from callscribe.intake.queue import connect, enqueue_call, job_id_for, open_queue
+from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallStatus
 from callscribe.runtime import open_runtime
 from callscribe.settings import get_settings
 from callscribe.transcribe import Transcriber
 from callscribe.worker import jobs
-from callscribe.worker.intake import register_call_file
-from callscribe.worker.queue import connect, enqueue_call, job_id_for, open_queue
 from callscribe.worker.worker import CallWorker
 from tests.conftest import SPEECH
 from tests.test_writeback_outbox import _seed

@@ -67,9 +67,9 @@ def extract(transcript_file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print call id, transcript and case as JSON.")
 def process(audio: Path, as_json: bool) -> None:
     """Run the whole pipeline on one call in this process (no Redis)."""
+    from callscribe.intake.register import register_call_file
     from callscribe.pipeline import run_call
     from callscribe.runtime import open_runtime
-    from callscribe.worker.intake import register_call_file
     from callscribe.worker.jobs import worker_transcriber
 
     settings = settings_or_exit()
@@ -118,10 +118,10 @@ def _print_case(call_id: str, fields: dict[str, Any]) -> None:
 )
 def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
     """Queue calls for the workers; prints one call id per line."""
+    from callscribe.cli.redis_server import resolve_redis
+    from callscribe.intake.queue import CallQueues, connect, enqueue_call, open_queue
+    from callscribe.intake.register import register_call_file
     from callscribe.runtime import open_runtime
-    from callscribe.worker.intake import register_call_file
-    from callscribe.worker.queue import CallQueues, connect, enqueue_call, open_queue
-    from callscribe.worker.redis_server import resolve_redis
 
     settings = settings_or_exit()
     runtime = open_runtime(settings)
@@ -156,11 +156,11 @@ def watch(inbox: Path, polling: bool | None) -> None:
     import signal
     import threading
 
+    from callscribe.cli.redis_server import resolve_redis
+    from callscribe.intake.dropfolder import DropFolder
+    from callscribe.intake.queue import connect
+    from callscribe.intake.watcher import Watcher, queue_enqueuer
     from callscribe.runtime import open_runtime
-    from callscribe.worker.dropfolder import DropFolder
-    from callscribe.worker.queue import connect
-    from callscribe.worker.redis_server import resolve_redis
-    from callscribe.worker.watcher import Watcher, queue_enqueuer
 
     settings = settings_or_exit()
     runtime = open_runtime(settings)
@@ -193,8 +193,8 @@ def watch(inbox: Path, polling: bool | None) -> None:
 def worker(burst: bool, queue_names: tuple[str, ...]) -> None:
     """Work on queued calls until stopped (or, with --burst, until the queue is empty)."""
     from callscribe import defaults
-    from callscribe.worker.queue import connect, open_queue
-    from callscribe.worker.redis_server import resolve_redis
+    from callscribe.cli.redis_server import resolve_redis
+    from callscribe.intake.queue import connect, open_queue
     from callscribe.worker.worker import CallWorker
 
     settings = settings_or_exit()
@@ -252,8 +252,8 @@ def outbox(drain: bool, every: float | None, as_json: bool) -> None:
     """
     import time
 
-    from callscribe.casesystem.outbox import Outbox
     from callscribe.runtime import open_runtime
+    from callscribe.writeback.outbox import Outbox
 
     with reported():
         runtime = open_runtime(settings_or_exit())
@@ -293,10 +293,10 @@ def outbox(drain: bool, every: float | None, as_json: bool) -> None:
 @click.argument("audio", nargs=-1, type=click.Path(path_type=Path))
 def demo(audio: tuple[Path, ...]) -> None:
     """Queue the bundled sample calls, work them off in burst mode, print each filled case."""
+    from callscribe.cli.redis_server import resolve_redis
+    from callscribe.intake.queue import connect, enqueue_call, open_queue
+    from callscribe.intake.register import register_call_file
     from callscribe.runtime import open_runtime
-    from callscribe.worker.intake import register_call_file
-    from callscribe.worker.queue import connect, enqueue_call, open_queue
-    from callscribe.worker.redis_server import resolve_redis
     from callscribe.worker.worker import CallWorker
 
     settings = settings_or_exit()

@@ -15,15 +15,26 @@ from callscribe.settings import Settings
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 def serve(host: str, port: int) -> None:
-    """Serve the embedded case desk (write-back API, review API, uploads) with uvicorn."""
+    """Serve the embedded case desk (pages, write-back API, review API, uploads) with uvicorn.
+
+    With no ``REDIS_URL`` and no Redis on the default port, a private redis-server is started
+    for uploads' queue and stopped when the desk stops.
+    """
     import uvicorn
 
-    from callscribe.casesystem.app import create_app
+    from callscribe.cli.redis_server import resolve_redis
+    from callscribe.web.app import create_app
 
     settings = settings_or_exit()
     with reported():
-        app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)
+        url, private = resolve_redis(settings.redis_url, settings.data)
+    try:
+        with reported():
+            app = create_app(settings.model_copy(update={"redis_url": url}))
+        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)
+    finally:
+        if private is not None:
+            private.stop()
 
 
 @main.group()
@@ -37,7 +48,7 @@ def users() -> None:
 @click.password_option(help="Prompted for (twice) unless piped in.")
 def users_add(name: str, role: str, password: str) -> None:
     """Create a person's account; the password is stored as an argon2 hash."""
-    from callscribe.casesystem.auth import AuthStore
+    from callscribe.desk.accounts import AuthStore
     from callscribe.runtime import open_runtime
 
     with reported():
@@ -48,7 +59,7 @@ def users_add(name: str, role: str, password: str) -> None:
 @users.command(name="list")
 def users_list() -> None:
     """List accounts: name, role, active."""
-    from callscribe.casesystem.auth import AuthStore
+    from callscribe.desk.accounts import AuthStore
     from callscribe.runtime import open_runtime
 
     for name, role, active in AuthStore(open_runtime(settings_or_exit()).engine).list_users():
@@ -65,7 +76,7 @@ def tokens() -> None:
 @click.option("--role", required=True, type=click.Choice(["worker", "recorder"]))
 def tokens_add(name: str, role: str) -> None:
     """Create a token and print it once (only its SHA-256 is kept)."""
-    from callscribe.casesystem.auth import AuthStore
+    from callscribe.desk.accounts import AuthStore
     from callscribe.runtime import open_runtime
 
     with reported():
@@ -77,7 +88,7 @@ def tokens_add(name: str, role: str) -> None:
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Revoke a token by name."""
-    from callscribe.casesystem.auth import AuthStore
+    from callscribe.desk.accounts import AuthStore
     from callscribe.runtime import open_runtime
 
     if not AuthStore(open_runtime(settings_or_exit()).engine).revoke_token(name):
@@ -88,7 +99,7 @@ def tokens_revoke(name: str) -> None:
 @tokens.command(name="list")
 def tokens_list() -> None:
     """List tokens: name, role, active or revoked."""
-    from callscribe.casesystem.auth import AuthStore
+    from callscribe.desk.accounts import AuthStore
     from callscribe.runtime import open_runtime
 
     for name, role, active in AuthStore(open_runtime(settings_or_exit()).engine).list_tokens():
@@ -99,12 +110,13 @@ def tokens_list() -> None:
 @click.option("--output", type=click.Path(path_type=Path), help="Write here instead of stdout.")
 def openapi(output: Path | None) -> None:
     """Print the case desk's OpenAPI contract (docs/openapi.json is this)."""
-    from callscribe.casesystem.app import create_app, openapi_text
+    from callscribe.web.app import create_app
+    from callscribe.web.openapi import openapi_text
 
     with tempfile.TemporaryDirectory(prefix="callscribe-openapi-") as tmp:
         app = create_app(Settings(data=Path(tmp), db_url=f"sqlite:///{tmp}/openapi.db"))
         document = openapi_text(app)
-        app.state.runtime.engine.dispose()
+        app.state.engine.dispose()
     if output is None:
         click.echo(document, nl=False)
     else:

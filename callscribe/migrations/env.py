@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import callscribe.casesystem.models  # noqa: F401  (registers the desk's tables)
+import callscribe.desk.models  # noqa: F401  (registers the desk's tables)
 import callscribe.ledger  # noqa: F401  (registers the calls table)
 from callscribe.db import Base, make_engine
 

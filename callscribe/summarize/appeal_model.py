@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from callscribe.errors import ConfigurationError
+from callscribe.summarize.rules import heard_as_meant
 
 __all__ = ["AppealModel", "ExampleCall", "appeal_model", "load_examples", "train"]
 
@@ -88,7 +89,5 @@ def load_examples() -> list[ExampleCall]:
 @functools.cache
 def appeal_model() -> AppealModel:
     """The model trained on the packaged examples, once per process."""
-    from callscribe.summarize.classify import heard_as_meant
-
     examples = [ExampleCall(e.label, heard_as_meant(e.text)) for e in load_examples()]
     return train(examples)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from callscribe.schema import APPEAL_TYPES, CATEGORIES
 from callscribe.summarize.appeal_model import AppealModel, appeal_model, model_text
 from callscribe.summarize.dialogue import Turn
-from callscribe.summarize.rules import load_rules, weights
+from callscribe.summarize.rules import heard_as_meant, load_rules, weights
 
 __all__ = [
     "Decision",
@@ -62,7 +62,6 @@ class _CueRules:
     agent_label_weight: float
     problem_default: str
     confidential_report_bonus: float
-    homophones: dict[str, str]
     appeal_patterns: tuple[tuple[re.Pattern[str], str, float], ...]
     appeal_model_below: float
 
@@ -101,20 +100,12 @@ def _rules() -> _CueRules:
         agent_label_weight=float(cues["agent_label_weight"]),
         problem_default=str(cues["problem_default"]),
         confidential_report_bonus=float(cues["confidential_report_bonus"]),
-        homophones={str(k): str(v) for k, v in (cues.get("homophones") or {}).items()},
         appeal_patterns=tuple(
             (re.compile(str(p["pattern"])), str(p["appeal"]), float(p["weight"]))
             for p in cues.get("appeal_patterns") or []
         ),
         appeal_model_below=float(cues.get("appeal_model_below", 0.0)),
     )
-
-
-def heard_as_meant(text: str) -> str:
-    """Undo common Whisper mis-hearings (然气 -> 燃气) before matching cue words."""
-    for heard, meant in _rules().homophones.items():
-        text = text.replace(heard, meant)
-    return text
 
 
 _WHITESPACE = re.compile(r"\s+")

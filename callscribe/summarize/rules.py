@@ -10,7 +10,7 @@ import yaml
 
 from callscribe.errors import ConfigurationError
 
-__all__ = ["load_rules", "weights"]
+__all__ = ["heard_as_meant", "load_rules", "weights"]
 
 
 @functools.cache
@@ -33,3 +33,16 @@ def load_rules(name: str) -> dict[str, Any]:
 def weights(table: dict[Any, Any] | None) -> dict[str, float]:
     """A cue table with string keys (YAML reads ``120:`` as a number) and float weights."""
     return {str(cue): float(weight) for cue, weight in (table or {}).items()}
+
+
+@functools.cache
+def _homophones() -> tuple[tuple[str, str], ...]:
+    table = load_rules("cues").get("homophones") or {}
+    return tuple((str(heard), str(meant)) for heard, meant in table.items())
+
+
+def heard_as_meant(text: str) -> str:
+    """Undo common Whisper mis-hearings (然气 -> 燃气) before matching cue words."""
+    for heard, meant in _homophones():
+        text = text.replace(heard, meant)
+    return text

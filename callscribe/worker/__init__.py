@@ -1,5 +1,1 @@
-"""Worker stage: rq jobs, queue wiring, call intake and the drop-folder watcher."""
-
-from callscribe.worker.queue import JOB_NAME, enqueue_call, open_queue
-
-__all__ = ["JOB_NAME", "enqueue_call", "open_queue"]
+"""The rq worker: the job functions and the worker class that runs them."""

@@ -1,4 +1,4 @@
-"""rq job functions. Enqueued by name (see :mod:`callscribe.worker.queue`), run by the worker.
+"""rq job functions. Enqueued by name (see :mod:`callscribe.intake.queue`), run by the worker.
 
 The model and the stores are built once per worker process and reused by every job: the
 worker is a :class:`rq.SimpleWorker` (no fork per job), see :mod:`callscribe.worker.worker`.

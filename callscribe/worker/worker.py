@@ -18,10 +18,10 @@ from typing import Any
 
 from rq import SimpleWorker
 
-from callscribe.casesystem.outbox import Outbox
 from callscribe.errors import CaseSystemUnavailable, WriteBackRejected
+from callscribe.intake.queue import live_job
 from callscribe.worker.jobs import worker_runtime, worker_transcriber
-from callscribe.worker.queue import live_job
+from callscribe.writeback.outbox import Outbox
 
 __all__ = ["CallWorker"]
 

@@ -23,13 +23,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from callscribe.casesystem.base import CaseSubmission, CaseSystem, StoredCase
 from callscribe.errors import (
     CaseSystemUnavailable,
     WriteBackConflict,
     WriteBackRejected,
 )
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
+from callscribe.writeback.contract import CaseSubmission, CaseSystem, StoredCase
 
 __all__ = ["DrainReport", "Outbox", "PendingWriteBack", "write_back"]
 

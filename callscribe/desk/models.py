@@ -7,26 +7,29 @@ must stay in step with them (a test compares the two).
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callscribe.casesystem.base import StoredCase
 from callscribe.db import Base, iso_utc, utcnow
+from callscribe.writeback.contract import StoredCase
 
 __all__ = [
     "ACTIVE_STATUSES",
     "CaseEventRow",
     "CaseRow",
+    "STATUS_TRANSITIONS",
     "CaseStatus",
     "SessionRow",
     "TokenRow",
     "UserRow",
+    "allowed_moves",
 ]
 
 
-class CaseStatus:
+class CaseStatus(StrEnum):
     """A case's lifecycle: auto-filled -> in-review -> confirmed | rejected."""
 
     AUTO_FILLED = "auto-filled"
@@ -34,15 +37,22 @@ class CaseStatus:
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
 
-    ALL = (AUTO_FILLED, IN_REVIEW, CONFIRMED, REJECTED)
 
-    TRANSITIONS: dict[str, tuple[str, ...]] = {
-        AUTO_FILLED: (IN_REVIEW,),
-        IN_REVIEW: (CONFIRMED, REJECTED),
-        CONFIRMED: (IN_REVIEW,),
-        REJECTED: (IN_REVIEW,),
-    }
-    """Allowed moves. A decided case is reopened by moving it back to in-review."""
+STATUS_TRANSITIONS: dict[CaseStatus, tuple[CaseStatus, ...]] = {
+    CaseStatus.AUTO_FILLED: (CaseStatus.IN_REVIEW,),
+    CaseStatus.IN_REVIEW: (CaseStatus.CONFIRMED, CaseStatus.REJECTED),
+    CaseStatus.CONFIRMED: (CaseStatus.IN_REVIEW,),
+    CaseStatus.REJECTED: (CaseStatus.IN_REVIEW,),
+}
+"""Allowed moves. A decided case is reopened by moving it back to in-review."""
+
+
+def allowed_moves(status: str) -> tuple[CaseStatus, ...]:
+    """Where a case in ``status`` may move next (nothing for an unknown status)."""
+    try:
+        return STATUS_TRANSITIONS[CaseStatus(status)]
+    except ValueError:
+        return ()
 
 
 ACTIVE_STATUSES = (CaseStatus.AUTO_FILLED,)

@@ -27,9 +27,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from watchdog.events import FileSystemEventHandler
 
 from callscribe.errors import IntakeRejected, PermanentError, RetryableError
+from callscribe.intake.dropfolder import DropFolder, is_ignored, split_token
+from callscribe.intake.register import (
+    check_file_name,
+    read_sidecar,
+    register_call_file,
+    sidecar_for,
+)
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
-from callscribe.worker.dropfolder import DropFolder, is_ignored, split_token
-from callscribe.worker.intake import check_file_name, read_sidecar, register_call_file, sidecar_for
 
 __all__ = ["Enqueue", "Watcher"]
 
@@ -302,7 +307,7 @@ class _Handler(FileSystemEventHandler):
 
 def queue_enqueuer(connection: Any, queue_name: str, job_timeout_s: int) -> Enqueue:
     """An :data:`Enqueue` on rq: urgent calls go to the urgent queue the workers read first."""
-    from callscribe.worker.queue import CallQueues
+    from callscribe.intake.queue import CallQueues
 
     queues = CallQueues(connection, queue_name)
     try:

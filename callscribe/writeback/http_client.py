@@ -1,6 +1,6 @@
 """The HTTP write-back client: an external case system, or the embedded desk over HTTP.
 
-The contract (docs/ and :mod:`callscribe.casesystem.app` publish it as OpenAPI):
+The contract (docs/ and :mod:`callscribe.web.app` publish it as OpenAPI):
 
 - ``PUT /api/cases/{call_id}`` with a bearer token and ``{"call_id", "status", "fields",
   "transcript", "metadata"}`` answers 200 (updated) or 201 (created) with the stored case. The call
@@ -37,7 +37,6 @@ from tenacity import (
 )
 
 from callscribe import defaults
-from callscribe.casesystem.base import CaseSubmission, StoredCase
 from callscribe.errors import (
     CaseSystemUnavailable,
     ConfigurationError,
@@ -45,6 +44,7 @@ from callscribe.errors import (
     WriteBackRejected,
 )
 from callscribe.settings import Settings
+from callscribe.writeback.contract import CaseSubmission, StoredCase
 
 __all__ = ["HttpCaseSystem", "parse_retry_after"]
 
@@ -65,7 +65,7 @@ class _Transient(Exception):
 
 
 class HttpCaseSystem:
-    """A :class:`~callscribe.casesystem.base.CaseSystem` spoken to over HTTP with httpx.
+    """A :class:`~callscribe.writeback.contract.CaseSystem` spoken to over HTTP with httpx.
 
     Args:
         base_url: The case system's root, e.g. ``https://cases.example.gov/``.

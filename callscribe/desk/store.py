@@ -17,11 +17,17 @@ from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callscribe.casesystem.base import CaseSubmission, StoredCase
-from callscribe.casesystem.models import ACTIVE_STATUSES, CaseEventRow, CaseRow, CaseStatus
-from callscribe.casesystem.views import EDITABLE_FIELDS, case_summary, case_view
+from callscribe.desk.models import (
+    ACTIVE_STATUSES,
+    CaseEventRow,
+    CaseRow,
+    CaseStatus,
+    allowed_moves,
+)
+from callscribe.desk.presenters import EDITABLE_FIELDS, case_summary, case_view
 from callscribe.errors import CaseNotFound, CaseStateConflict, WriteBackConflict
 from callscribe.ledger import CallRow
+from callscribe.writeback.contract import CaseSubmission, StoredCase
 
 __all__ = ["EDITABLE_FIELDS", "CaseFilter", "CaseRow", "EmbeddedCaseDesk"]
 
@@ -47,7 +53,7 @@ class CaseFilter:
 
 
 class EmbeddedCaseDesk:
-    """A :class:`~callscribe.casesystem.base.CaseSystem` writing straight to the local store.
+    """A :class:`~callscribe.writeback.contract.CaseSystem` writing straight to the local store.
 
     Args:
         engine: the store (shared with the call ledger).
@@ -216,7 +222,7 @@ class EmbeddedCaseDesk:
         revision: int | None = None,
         note: str | None = None,
     ) -> dict[str, Any]:
-        """Move a case along its lifecycle (see :attr:`CaseStatus.TRANSITIONS`).
+        """Move a case along its lifecycle (see :data:`~callscribe.desk.models.STATUS_TRANSITIONS`).
 
         Raises:
             CaseNotFound: no case for the call.
@@ -224,7 +230,7 @@ class EmbeddedCaseDesk:
         """
         with Session(self.engine) as session, session.begin():
             row = _require(session, call_id, revision)
-            if status not in CaseStatus.TRANSITIONS.get(row.status, ()):
+            if status not in allowed_moves(row.status):
                 raise CaseStateConflict(
                     f"case for call {call_id} is {row.status}; it cannot move to {status}"
                 )

@@ -1,9 +1,5 @@
-"""The case desk's routes: the write-back contract and the read/review API for the pages.
-
-- ``/api/cases/{call_id}``: the contract every case system implements (PUT by the worker).
-- ``/api/desk/...``: lists, one case with transcript and history, corrections, status moves,
-  and the call's audio (HTTP range requests, so a player can seek).
-"""
+"""The review API (``/api/desk``): lists, one case with transcript and history, corrections,
+status moves, and the call's audio (HTTP range requests, so a player can seek)."""
 
 from __future__ import annotations
 
@@ -12,50 +8,21 @@ from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
 
-from callscribe.casesystem.api_models import (
-    CALL_ID_PATTERN,
-    CaseDetail,
-    CasePage,
-    CaseWrite,
-    DeskOptions,
-    ErrorBody,
-    FieldEditRequest,
-    StatusChange,
-    StoredCaseBody,
-)
-from callscribe.casesystem.auth import Principal, require
-from callscribe.casesystem.embedded import CaseFilter, EmbeddedCaseDesk
-from callscribe.casesystem.models import CaseStatus
+from callscribe.desk.accounts import Principal
+from callscribe.desk.models import CaseStatus
+from callscribe.desk.store import CaseFilter
 from callscribe.errors import CaseNotFound
 from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
+from callscribe.web.deps import CallId, desk_of, require
+from callscribe.web.errors import ERROR_RESPONSES
+from callscribe.web.schemas import CaseDetail, CasePage, DeskOptions, FieldEditRequest, StatusChange
 
-__all__ = ["ERROR_RESPONSES", "contract_router", "desk_router"]
+__all__ = ["desk_router"]
 
 log = logging.getLogger(__name__)
-
-CallId = Annotated[
-    str,
-    Path(
-        pattern=CALL_ID_PATTERN,
-        description="The call id (idempotency key).",
-        examples=["call-0001"],
-    ),
-]
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in (
-        (400, "The body is not parseable JSON."),
-        (401, "No valid bearer token or session."),
-        (403, "The token's role may not do this."),
-        (404, "No case for that call id."),
-        (409, "The case's state forbids this."),
-        (422, "The request does not validate; `detail` says where."),
-    )
-}
 
 _AUDIO_TYPES = {
     ".wav": "audio/wav",
@@ -71,60 +38,10 @@ _AUDIO_TYPES = {
 
 _TimeQuery = Query(description="ISO 8601; without an offset it is taken as UTC.")
 
-contract_router = APIRouter(
-    prefix="/api/cases", tags=["write-back contract"], responses=ERROR_RESPONSES
-)
 desk_router = APIRouter(prefix="/api/desk", tags=["case desk"], responses=ERROR_RESPONSES)
 
-worker_only = require("worker")
-readers = require("worker", "operator", "qa")
 people = require("operator", "qa")
 operators = require("operator")
-
-
-def _desk(request: Request) -> EmbeddedCaseDesk:
-    desk: EmbeddedCaseDesk = request.app.state.desk
-    return desk
-
-
-@contract_router.put(
-    "/{call_id}",
-    response_model=StoredCaseBody,
-    responses={201: {"model": StoredCaseBody, "description": "Created."}},
-    summary="Create or update the case of a call (idempotent on the call id)",
-)
-def put_case(
-    call_id: CallId,
-    body: CaseWrite,
-    request: Request,
-    principal: Annotated[Principal, Depends(worker_only)],
-) -> JSONResponse:
-    """Writes the machine's case. 200 when it updated (or already held exactly this), 201 when it
-    created it; 409 when an operator has the case (in-review, confirmed, rejected)."""
-    if body.call_id != call_id:
-        raise HTTPException(
-            422, f"body call_id {body.call_id!r} differs from the path's {call_id!r}"
-        )
-    stored, created = _desk(request).put_case(
-        call_id,
-        fields=body.fields.model_dump(mode="json"),
-        transcript=body.transcript.model_dump(mode="json"),
-        metadata=body.metadata,
-        actor=principal.actor,
-    )
-    return JSONResponse(stored.to_dict(), status_code=201 if created else 200)
-
-
-@contract_router.get("/{call_id}", response_model=StoredCaseBody, summary="The case of a call")
-def get_case(
-    call_id: CallId,
-    request: Request,
-    _principal: Annotated[Principal, Depends(readers)],
-) -> dict[str, Any]:
-    stored = _desk(request).get_case(call_id)
-    if stored is None:
-        raise CaseNotFound(f"no case for call {call_id}")
-    return stored.to_dict()
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -159,7 +76,7 @@ def list_cases(
         since=_utc(since, "since"),
         until=_utc(until, "until"),
     )
-    items, total = _desk(request).list_cases(where, limit=limit, offset=offset)
+    items, total = desk_of(request).list_cases(where, limit=limit, offset=offset)
     return {
         "items": items,
         "total": total,
@@ -172,7 +89,7 @@ def list_cases(
 @desk_router.get("/options", response_model=DeskOptions, summary="Values for filters and forms")
 def options(_principal: Annotated[Principal, Depends(people)]) -> dict[str, Any]:
     return {
-        "statuses": list(CaseStatus.ALL),
+        "statuses": [s.value for s in CaseStatus],
         "districts": list(DISTRICTS),
         "categories": list(CATEGORIES),
         "appeal_types": list(APPEAL_TYPES),
@@ -186,7 +103,7 @@ def case_detail(
     request: Request,
     _principal: Annotated[Principal, Depends(people)],
 ) -> dict[str, Any]:
-    return _desk(request).case_detail(call_id)
+    return desk_of(request).case_detail(call_id)
 
 
 @desk_router.patch(
@@ -200,7 +117,7 @@ def edit_fields(
 ) -> dict[str, Any]:
     """Changes only the fields sent; each change is recorded with the machine's value. A case
     still auto-filled moves to in-review; a confirmed or rejected one must be reopened first."""
-    return _desk(request).edit_fields(
+    return desk_of(request).edit_fields(
         call_id,
         body.fields.model_dump(exclude_unset=True),
         actor=principal.actor,
@@ -219,7 +136,7 @@ def set_status(
     principal: Annotated[Principal, Depends(operators)],
 ) -> dict[str, Any]:
     """auto-filled -> in-review -> confirmed | rejected; a decided case goes back to in-review."""
-    return _desk(request).set_status(
+    return desk_of(request).set_status(
         call_id, body.status, actor=principal.actor, revision=body.revision, note=body.note
     )
 
@@ -241,7 +158,7 @@ def case_audio(
 ) -> Response:
     """The audio of the case's call. The file is found through the call ledger by call id;
     nothing the client sends names a path."""
-    desk = _desk(request)
+    desk = desk_of(request)
     if desk.get_case(call_id) is None:
         raise CaseNotFound(f"no case for call {call_id}")
     stored = desk.audio_path(call_id)

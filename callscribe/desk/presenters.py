@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from callscribe.casesystem.models import CaseEventRow, CaseRow, CaseStatus
 from callscribe.db import iso_utc
+from callscribe.desk.models import CaseEventRow, CaseRow, allowed_moves
 from callscribe.schema import CaseFields
 
 __all__ = ["EDITABLE_FIELDS", "case_summary", "case_view"]
@@ -44,7 +44,7 @@ def case_view(row: CaseRow, events: Sequence[CaseEventRow], *, has_audio: bool) 
         },
         "metadata": dict(row.case_metadata or {}),
         "audio_url": f"/api/desk/cases/{row.call_id}/audio" if has_audio else None,
-        "allowed_statuses": list(CaseStatus.TRANSITIONS.get(row.status, ())),
+        "allowed_statuses": [s.value for s in allowed_moves(row.status)],
         "history": [_event(e) for e in events],
     }
 

@@ -1,22 +1,24 @@
 """The upload API: ``POST /calls`` takes a recording, ``GET /calls/{call_id}`` tells its status.
 
-No authentication here: :func:`callscribe.casesystem.app.create_app` mounts :data:`router`
-behind its recorder/operator roles. The app's ``state.runtime`` gives the ledger and settings;
-the rq queues are opened on first use and kept on ``app.state``. Calls are enqueued by job
-name, so the web process never imports Whisper.
+No authentication here: :func:`callscribe.web.app.create_app` mounts :data:`router`
+behind its recorder/operator roles. The app's state gives the ledger and settings; the rq
+queues are opened on first use on the Redis at ``REDIS_URL``, kept on ``app.state`` and closed
+with the app. Calls are enqueued by job name, so the web process never imports Whisper.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from callscribe import defaults
 from callscribe.errors import (
     AudioDecodeError,
     IntakeRejected,
@@ -25,14 +27,12 @@ from callscribe.errors import (
     UnsupportedAudio,
     UploadTooLarge,
 )
-from callscribe.ledger import CallRecord, CallStatus
-from callscribe.runtime import Runtime
-from callscribe.worker.upload import receive_upload
+from callscribe.intake.queue import CallQueues, connect
+from callscribe.intake.upload import receive_upload
+from callscribe.ledger import CallLedger, CallRecord, CallStatus
+from callscribe.settings import Settings
 
-if TYPE_CHECKING:
-    from callscribe.worker.queue import CallQueues
-
-__all__ = ["CallAccepted", "CallStatusBody", "router"]
+__all__ = ["CallAccepted", "CallStatusBody", "close_queues", "router"]
 
 router = APIRouter(tags=["calls"])
 
@@ -97,8 +97,8 @@ class CallStatusBody(BaseModel):
 async def upload_call(request: Request) -> JSONResponse:
     """The form is read here, not declared as parameters, so that auth (a router dependency)
     and a declared Content-Length over the limit are answered before any byte is stored."""
-    runtime = _runtime(request)
-    limit = runtime.settings.max_upload_bytes
+    settings = _settings(request)
+    limit = settings.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
         raise HTTPException(
@@ -116,8 +116,8 @@ async def upload_call(request: Request) -> JSONResponse:
             audio.file,
             audio.filename,
             metadata,
-            ledger=runtime.ledger,
-            data_dir=runtime.settings.data,
+            ledger=_ledger(request),
+            data_dir=settings.data,
             max_bytes=limit,
         )
     except UploadTooLarge as err:
@@ -151,37 +151,51 @@ async def upload_call(request: Request) -> JSONResponse:
     responses={404: {"description": "No call with that id."}},
 )
 async def call_status(request: Request, call_id: str) -> CallStatusBody:
-    record = await run_in_threadpool(_runtime(request).ledger.get, call_id)
+    record = await run_in_threadpool(_ledger(request).get, call_id)
     if record is None:
         raise HTTPException(404, detail=f"no call {call_id}")
     return CallStatusBody(call_id=record.call_id, status=record.status, error=record.error)
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _ledger(request: Request) -> CallLedger:
+    ledger: CallLedger = request.app.state.ledger
+    return ledger
 
 
 def _enqueue(request: Request, record: CallRecord) -> None:
-    _queues(request).enqueue(
-        record.call_id,
-        record.metadata.get("priority"),
-        job_timeout_s=_runtime(request).settings.job_timeout_s,
-    )
+    try:
+        _queues(request).enqueue(
+            record.call_id,
+            record.metadata.get("priority"),
+            job_timeout_s=_settings(request).job_timeout_s,
+        )
+    except (RedisError, OSError) as err:
+        raise QueueUnavailable(
+            f"call {record.call_id}: the queue's Redis does not answer ({type(err).__name__}); "
+            "the call is registered and will be queued when it is sent again"
+        ) from err
 
 
 def _queues(request: Request) -> CallQueues:
-    """The rq queues, opened once per app from the runtime's settings."""
+    """The rq queues, opened once per app on the settings' Redis."""
     state = request.app.state
     with _queue_lock:
         queues: CallQueues | None = getattr(state, "calls_queues", None)
         if queues is None:
-            from callscribe.worker.queue import CallQueues, connect
-            from callscribe.worker.redis_server import resolve_redis
-
-            settings = _runtime(request).settings
-            url, private = resolve_redis(settings.redis_url, settings.data)
-            queues = CallQueues(connect(url), settings.queue)
+            settings = _settings(request)
+            queues = CallQueues(connect(settings.redis_url or defaults.REDIS_URL), settings.queue)
             state.calls_queues = queues
-            state.calls_private_redis = private
     return queues
+
+
+def close_queues(app: FastAPI) -> None:
+    """Close the queues' Redis connection, if one was opened."""
+    queues: CallQueues | None = getattr(app.state, "calls_queues", None)
+    if queues is not None:
+        queues.normal.connection.close()
+        app.state.calls_queues = None

@@ -1,7 +1,7 @@
 """Who may use the case desk: people (operators, QA) with passwords, services with tokens.
 
-- People sign in with a password (argon2id hashes) and get a session token, sent back as a
-  bearer token or in an HttpOnly, SameSite=Strict cookie (for the browser pages).
+- People sign in with a password (argon2id hashes) and get a session token, which the web
+  app sends back as a bearer token or in an HttpOnly cookie (for the browser pages).
 - Services (the worker's write-back, call recorders) use long random tokens made by
   ``callscribe tokens add``; ``CALLSCRIBE_DESK_WORKER_TOKEN`` may name one more for the worker.
 - Only SHA-256 digests of tokens are stored; the token itself is shown once.
@@ -15,37 +15,30 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callscribe.casesystem.models import SessionRow, TokenRow, UserRow
 from callscribe.db import utcnow
+from callscribe.desk.models import SessionRow, TokenRow, UserRow
 from callscribe.errors import ConfigurationError
 
 __all__ = [
     "PEOPLE_ROLES",
     "SERVICE_ROLES",
-    "SESSION_COOKIE",
     "AuthStore",
     "Principal",
-    "current_principal",
-    "require",
 ]
 
 log = logging.getLogger(__name__)
 
 PEOPLE_ROLES = ("operator", "qa")
 SERVICE_ROLES = ("worker", "recorder")
-SESSION_COOKIE = "callscribe_session"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MIN_PASSWORD_CHARS = 8
 
@@ -227,37 +220,3 @@ def _verify(password_hash: str, password: str) -> bool:
         return bool(_hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
-
-
-_bearer = HTTPBearer(auto_error=False, description="A session token or a service token.")
-
-
-def current_principal(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
-) -> Principal:
-    """The request's principal, from ``Authorization: Bearer`` or the session cookie."""
-    token = credentials.credentials if credentials is not None else None
-    token = token or request.cookies.get(SESSION_COOKIE)
-    if not token:
-        raise HTTPException(
-            401, "sign in, or send a bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    store: AuthStore = request.app.state.auth
-    principal = store.authenticate(token)
-    if principal is None:
-        raise HTTPException(
-            401, "token unknown, revoked or expired", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return principal
-
-
-def require(*roles: str) -> Callable[[Principal], Principal]:
-    """A dependency admitting only the given roles (403 for the others)."""
-
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:  # noqa: B008
-        if principal.role not in roles:
-            raise HTTPException(403, f"role {principal.role!r} may not do this")
-        return principal
-
-    return dependency

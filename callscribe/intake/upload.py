@@ -1,9 +1,9 @@
 """Upload intake, free of any web framework: size limit, content sniffing, same idempotency.
 
-The HTTP layer (:mod:`callscribe.casesystem.calls_api`) hands over the request's file object;
+The HTTP layer (:mod:`callscribe.web.api.calls`) hands over the request's file object;
 this module streams it to a private folder under the data directory, refusing it as soon as it
 passes the size limit, decides what it is from its first bytes (never its name), and registers
-it through :func:`callscribe.worker.intake.register_call_file`, the drop folder's own path.
+it through :func:`callscribe.intake.register.register_call_file`, the drop folder's own path.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from callscribe.errors import (
     UnsupportedAudio,
     UploadTooLarge,
 )
-from callscribe.ledger import CallLedger, CallRecord
-from callscribe.worker.intake import (
+from callscribe.intake.register import (
     check_file_name,
     normalize_metadata,
     parse_metadata_json,
     register_call_file,
 )
+from callscribe.ledger import CallLedger, CallRecord
 
 __all__ = ["receive_upload"]
 

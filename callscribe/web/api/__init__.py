@@ -1,0 +1,1 @@
+"""The HTTP APIs of the case desk, a router per area."""

@@ -1,0 +1,1 @@
+"""Server-rendered pages for people: operator review and QA audit."""
