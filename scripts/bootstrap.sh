@@ -21,10 +21,19 @@ apt_install() {
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "$want_dev" = 1 ]; then
+  # Browser tests drive Debian's chromium (never a browser download) and need a CJK font.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v fc-list >/dev/null 2>&1 || missing+=(fontconfig)
+  [ -n "$(fc-list :lang=zh-cn family 2>/dev/null)" ] || missing+=(fonts-noto-cjk)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} from apt" >&2
   apt_install "${missing[@]}"
 fi
+
+# Playwright (dev) uses /usr/bin/chromium: never let it fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
@@ -34,7 +43,7 @@ fi
 stamp=.venv/.callscribe-installed
 extras="."
 [ "$want_dev" = 1 ] && extras=".[dev,reference]"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! grep -qx "$extras" "$stamp"; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! grep -qxF "$extras" "$stamp"; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   # torch first and pinned: the CPU build of 2.13.0 on local disk, never a CUDA download.
   if [ "$want_dev" = 1 ]; then
