@@ -91,7 +91,17 @@ class Settings(BaseSettings):
     )
     desk_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     desk_secure_cookies: bool = Field(
-        default=False, description="Mark the session cookie Secure (set it when served over HTTPS)."
+        default=True,
+        description="Mark the session cookie Secure; set false only for plain HTTP off loopback.",
+    )
+    desk_low_confidence: float = Field(
+        default=0.6, ge=0, le=1, description="Fields under this confidence stand out for review."
+    )
+    desk_login_max_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failed sign-ins per user or address before a wait."
+    )
+    desk_login_window_s: float = Field(
+        default=900, gt=0, le=86400, description="The window the failures are counted in."
     )
 
     # Optional LLM extractor

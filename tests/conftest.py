@@ -147,3 +147,12 @@ def base_transcriber(model_cache_dir: Path):  # type: ignore[no-untyped-def]
     from callscribe.transcribe import FasterWhisperEngine, resolve_model_dir
 
     return FasterWhisperEngine(resolve_model_dir(None, model_cache_dir))
+
+
+@pytest.fixture(scope="session")
+def seeded_pages_store(base_transcriber, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The bundled calls processed by the real model, plus the demo hotline case (see
+    tests/pages_support.py); copy it per test with ``fresh_desk``."""
+    from tests.pages_support import seed_store
+
+    return seed_store(tmp_path_factory.mktemp("pages-store") / "data", base_transcriber)

@@ -87,7 +87,12 @@ def serve(app: FastAPI) -> Iterator[str]:
 def live_desk(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveDesk]:
     """A desk with an operator, a QA auditor, a worker token and a recorder token."""
     with store_url(backend, tmp_path, request) as url:
-        settings = Settings(data=tmp_path / "var", db_url=url, desk_worker_token=WORKER_TOKEN)
+        settings = Settings(
+            data=tmp_path / "var",
+            db_url=url,
+            desk_worker_token=WORKER_TOKEN,
+            desk_secure_cookies=False,  # plain HTTP on loopback: httpx keeps Secure cookies for https
+        )
         app = create_app(settings)
         auth = app.state.auth
         auth.add_user("olga", "operator", PASSWORD)

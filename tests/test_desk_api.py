@@ -87,7 +87,9 @@ def test_sign_out_ends_the_session_and_the_cookie_works(desk: LiveDesk) -> None:
         assert "samesite=strict" in login.headers["set-cookie"].lower()
         assert browser.get("/api/auth/me").json()["name"] == "olga"
         token = login.json()["token"]
-        assert browser.post("/api/auth/logout").status_code == 204
+        assert browser.post("/api/auth/logout").status_code == 403, "a cookie alone needs CSRF"
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert browser.post("/api/auth/logout", headers=bearer).status_code == 204
         browser.cookies.clear()
         gone = browser.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert gone.status_code == 401

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from callscribe.db import make_engine, upgrade_database
@@ -28,6 +28,11 @@ from callscribe.web.api.cases import contract_router
 from callscribe.web.api.desk import desk_router
 from callscribe.web.deps import require
 from callscribe.web.errors import ERROR_RESPONSES, install_error_handlers
+from callscribe.web.pages import audit as audit_page
+from callscribe.web.pages import login as login_page
+from callscribe.web.pages import review as review_page
+from callscribe.web.pages.common import error_page, install_page_handlers
+from callscribe.web.security import LoginThrottle, install_security_headers
 
 __all__ = ["create_app"]
 
@@ -80,9 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker_token=worker_token.get_secret_value() if worker_token else None,
         session_hours=settings.desk_session_hours,
     )
-    install_error_handlers(app)
+    app.state.login_throttle = LoginThrottle(
+        max_failures=settings.desk_login_max_failures, window_s=settings.desk_login_window_s
+    )
+    install_error_handlers(app, page_error=error_page)
+    install_page_handlers(app)
     _add_health(app)
     app.include_router(auth_router)
+    app.include_router(login_page.router)
+    app.include_router(review_page.router)
+    app.include_router(audit_page.router)
+    app.mount("/static", StaticFiles(packages=[("callscribe.web", "static")]), name="static")
     app.include_router(contract_router)
     app.include_router(desk_router)
     app.include_router(
@@ -91,13 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={code: ERROR_RESPONSES[code] for code in (401, 403)},
     )
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
-
+    install_security_headers(app)
     return app
 
 

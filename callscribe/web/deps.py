@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from callscribe.desk.accounts import AuthStore, Principal
 from callscribe.desk.store import EmbeddedCaseDesk
 from callscribe.web.schemas import CALL_ID_PATTERN
+from callscribe.web.security import CSRF_HEADER, SAFE_METHODS, csrf_matches
 
 __all__ = ["SESSION_COOKIE", "CallId", "current_principal", "desk_of", "require"]
 
@@ -39,8 +40,13 @@ def current_principal(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
 ) -> Principal:
-    """The request's principal, from ``Authorization: Bearer`` or the session cookie."""
+    """The request's principal, from ``Authorization: Bearer`` or the session cookie.
+
+    A request signed in by the cookie alone must carry the session's CSRF token in
+    ``X-CSRF-Token`` unless it is a GET or HEAD (a browser sends cookies on its own).
+    """
     token = credentials.credentials if credentials is not None else None
+    from_cookie = not token
     token = token or request.cookies.get(SESSION_COOKIE)
     if not token:
         raise HTTPException(
@@ -52,6 +58,12 @@ def current_principal(
         raise HTTPException(
             401, "token unknown, revoked or expired", headers={"WWW-Authenticate": "Bearer"}
         )
+    if (
+        from_cookie
+        and request.method not in SAFE_METHODS
+        and not csrf_matches(token, request.headers.get(CSRF_HEADER))
+    ):
+        raise HTTPException(403, f"CSRF check failed: send the page's token in {CSRF_HEADER}")
     return principal
 
 

@@ -5,17 +5,24 @@ Every error body is ``{"detail": "..."}`` (:class:`~callscribe.web.schemas.Error
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callscribe.errors import CaseNotFound, CaseStateConflict, WriteBackConflict
 from callscribe.web.schemas import ErrorBody
 
-__all__ = ["ERROR_RESPONSES", "STATUS_OF", "install_error_handlers"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "STATUS_OF",
+    "PageError",
+    "install_error_handlers",
+    "is_page_request",
+]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -38,8 +45,19 @@ STATUS_OF: dict[type[Exception], int] = {
 """The HTTP status of each domain error the routes let through."""
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Every error answers ``{"detail": "..."}``."""
+API_PREFIXES = ("/api/", "/calls", "/healthz", "/static/")
+
+PageError = Callable[[Request, int, str, Mapping[str, str] | None], Response]
+"""Renders an error as a page for a person (status, detail, headers)."""
+
+
+def is_page_request(request: Request) -> bool:
+    """A request a person's browser made for a page (not the API, not a static file)."""
+    return not request.url.path.startswith(API_PREFIXES)
+
+
+def install_error_handlers(app: FastAPI, *, page_error: PageError | None = None) -> None:
+    """Every API error answers ``{"detail": "..."}``; pages answer an error page instead."""
 
     async def _domain(_request: Request, err: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=STATUS_OF[type(err)])
@@ -57,7 +75,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, err: StarletteHTTPException) -> Response:
+        if page_error is not None and is_page_request(request):
+            return page_error(request, err.status_code, str(err.detail), err.headers)
         return JSONResponse(
             {"detail": str(err.detail)}, status_code=err.status_code, headers=err.headers
         )

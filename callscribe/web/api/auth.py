@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from callscribe.db import iso_utc
-from callscribe.desk.accounts import AuthStore, Principal
+from callscribe.desk.accounts import AuthStore, Principal, SignIn
 from callscribe.settings import Settings
 from callscribe.web.deps import SESSION_COOKIE, current_principal
 from callscribe.web.errors import ERROR_RESPONSES
 from callscribe.web.openapi import openapi_document
 from callscribe.web.schemas import Credentials, ErrorBody, PrincipalBody, SignInBody
+from callscribe.web.security import LoginThrottle
 
-__all__ = ["auth_router"]
+__all__ = ["auth_router", "set_session_cookie", "sign_in_throttled"]
+
+log = logging.getLogger(__name__)
 
 auth_router = APIRouter()
 
@@ -25,26 +29,18 @@ auth_router = APIRouter()
     response_model=SignInBody,
     responses={
         401: {"model": ErrorBody, "description": "Wrong name or password."},
+        429: {
+            "model": ErrorBody,
+            "description": "Too many failed sign-ins for this user or address; see Retry-After.",
+        },
         400: ERROR_RESPONSES[400],
         422: ERROR_RESPONSES[422],
     },
     summary="Sign in (operators, QA); sets the session cookie too",
 )
 def login(body: Credentials, request: Request, response: Response) -> dict[str, Any]:
-    auth: AuthStore = request.app.state.auth
-    signed = auth.sign_in(body.username, body.password)
-    if signed is None:
-        raise HTTPException(401, "wrong user name or password")
-    settings: Settings = request.app.state.settings
-    response.set_cookie(
-        SESSION_COOKIE,
-        signed.token,
-        max_age=int(auth.session_lifetime.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=settings.desk_secure_cookies,
-        path="/",
-    )
+    signed = sign_in_throttled(request, body.username, body.password)
+    set_session_cookie(request, response, signed)
     return {
         "token": signed.token,
         "expires_at": iso_utc(signed.expires_at),
@@ -96,6 +92,46 @@ def openapi(
     request: Request, _principal: Annotated[Principal, Depends(current_principal)]
 ) -> dict[str, Any]:
     return openapi_document(request.app)
+
+
+def sign_in_throttled(request: Request, username: str, password: str) -> SignIn:
+    """Check a password unless this user or address must wait; count the failures.
+
+    Raises:
+        HTTPException: 429 with Retry-After while throttled, 401 for a wrong name or password.
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    keys = throttle.keys(username, request.client.host if request.client else None)
+    wait = throttle.retry_after(keys)
+    if wait:
+        log.warning("sign-in throttled for %s s", wait)
+        raise HTTPException(
+            429,
+            f"too many failed sign-ins; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    auth: AuthStore = request.app.state.auth
+    signed = auth.sign_in(username, password)
+    if signed is None:
+        throttle.failed(keys)
+        raise HTTPException(401, "wrong user name or password")
+    throttle.succeeded(keys)
+    return signed
+
+
+def set_session_cookie(request: Request, response: Response, signed: SignIn) -> None:
+    """The session cookie: HttpOnly, SameSite=Strict, Secure unless the settings say not."""
+    auth: AuthStore = request.app.state.auth
+    settings: Settings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        signed.token,
+        max_age=int(auth.session_lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=settings.desk_secure_cookies,
+        path="/",
+    )
 
 
 def _principal_body(principal: Principal) -> dict[str, Any]:

@@ -1,0 +1,9 @@
+"""Operator review (`/review`): placeholder until the page lands."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
