@@ -324,6 +324,25 @@ def test_audio_is_served_with_range_requests(desk: LiveDesk) -> None:
         assert worker.get(detail["audio_url"]).status_code == 403
 
 
+def test_audio_outside_the_data_directory_is_never_served(desk: LiveDesk, tmp_path: Path) -> None:
+    """A ledger row naming a file elsewhere, directly or through a link, gets a 404."""
+    outside = tmp_path / "elsewhere.wav"
+    shutil.copyfile(CALLS / "call_stereo8k_mulaw.wav", outside)
+    link = desk.settings.data / "audio" / "c-link.wav"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    ledger = desk.app.state.ledger
+    ledger.register("c-out", audio_path=str(outside), source_name="x.wav", sha256="1" * 64)
+    ledger.register("c-link", audio_path=str(link), source_name="x.wav", sha256="2" * 64)
+    inside = _register_audio(desk, "c-in")
+    for call_id in ("c-out", "c-link", "c-in"):
+        assert _put(desk, call_id).status_code == 201
+    with desk.client("qa") as qa:
+        assert qa.get("/api/desk/cases/c-out/audio").status_code == 404
+        assert qa.get("/api/desk/cases/c-link/audio").status_code == 404
+        assert qa.get("/api/desk/cases/c-in/audio").content == inside
+
+
 def test_secrets_are_stored_only_as_hashes_and_sessions_expire(desk: LiveDesk) -> None:
     import sqlalchemy
 

@@ -161,12 +161,7 @@ def case_audio(
     desk = desk_of(request)
     if desk.get_case(call_id) is None:
         raise CaseNotFound(f"no case for call {call_id}")
-    stored = desk.audio_path(call_id)
-    path = FilePath(stored) if stored else None
-    if path is None or not path.is_file():
-        if stored:
-            log.warning("call %s: audio listed in the ledger is missing", call_id)
-        raise HTTPException(404, f"no audio stored for call {call_id}")
+    path = _stored_audio(request, call_id, desk.audio_path(call_id))
     return FileResponse(
         path,
         media_type=_AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"),
@@ -174,6 +169,25 @@ def case_audio(
         content_disposition_type="inline",
         filename=f"{call_id}{path.suffix.lower()}",
     )
+
+
+def _stored_audio(request: Request, call_id: str, stored: str | None) -> FilePath:
+    """The ledger's audio file, only when it is a regular file under the data directory.
+
+    The ledger is ours, but a store restored from elsewhere or edited by hand could name any
+    file; resolving links first means a symlink out of the data directory is refused too.
+    """
+    if not stored:
+        raise HTTPException(404, f"no audio stored for call {call_id}")
+    data_dir = request.app.state.settings.data.resolve()
+    path = FilePath(stored).resolve()
+    if not path.is_relative_to(data_dir):
+        log.warning("call %s: audio in the ledger is outside the data directory; refused", call_id)
+        raise HTTPException(404, f"no audio stored for call {call_id}")
+    if not path.is_file():
+        log.warning("call %s: audio listed in the ledger is missing", call_id)
+        raise HTTPException(404, f"no audio stored for call {call_id}")
+    return path
 
 
 desk_router.add_api_route(
