@@ -62,7 +62,7 @@ def test_migrations_build_exactly_the_models(
                 context = MigrationContext.configure(conn, opts={"compare_type": True})
                 drift = compare_metadata(context, Base.metadata)
                 version = conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version"))
-                assert version.scalar_one() == "0002"
+                assert version.scalar_one() == "0003"
         finally:
             engine.dispose()
     assert drift == [], f"models and migrations differ; add a migration: {drift}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from callscribe.cli._common import main, reported, settings_or_exit
+from callscribe.desk.accounts import PEOPLE_ROLES, AuthStore
 from callscribe.settings import Settings
 
 
@@ -37,32 +38,60 @@ def serve(host: str, port: int) -> None:
             private.stop()
 
 
+def _auth_store() -> AuthStore:
+    from callscribe.runtime import open_runtime
+
+    return AuthStore(open_runtime(settings_or_exit()).engine)
+
+
 @main.group()
 def users() -> None:
-    """People who sign in to the case desk (operators, QA)."""
+    """People who sign in to the case desk (operators, QA, QA without personal data)."""
 
 
 @users.command(name="add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["operator", "qa"]))
+@click.option("--role", required=True, type=click.Choice(PEOPLE_ROLES))
 @click.password_option(help="Prompted for (twice) unless piped in.")
 def users_add(name: str, role: str, password: str) -> None:
     """Create a person's account; the password is stored as an argon2 hash."""
-    from callscribe.desk.accounts import AuthStore
-    from callscribe.runtime import open_runtime
-
     with reported():
-        AuthStore(open_runtime(settings_or_exit()).engine).add_user(name, role, password)
+        _auth_store().add_user(name, role, password)
     click.echo(f"user {name} ({role}) added")
+
+
+@users.command(name="disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Stop NAME signing in and end their sessions."""
+    with reported():
+        _auth_store().disable_user(name)
+    click.echo(f"user {name} disabled; their sessions are ended")
+
+
+@users.command(name="enable")
+@click.argument("name")
+def users_enable(name: str) -> None:
+    """Let NAME sign in again."""
+    with reported():
+        _auth_store().enable_user(name)
+    click.echo(f"user {name} enabled")
+
+
+@users.command(name="passwd")
+@click.argument("name")
+@click.password_option(help="Prompted for (twice) unless piped in.")
+def users_passwd(name: str, password: str) -> None:
+    """Set NAME's password and end the sessions opened with the old one."""
+    with reported():
+        _auth_store().set_password(name, password)
+    click.echo(f"password of {name} changed; their sessions are ended")
 
 
 @users.command(name="list")
 def users_list() -> None:
     """List accounts: name, role, active."""
-    from callscribe.desk.accounts import AuthStore
-    from callscribe.runtime import open_runtime
-
-    for name, role, active in AuthStore(open_runtime(settings_or_exit()).engine).list_users():
+    for name, role, active in _auth_store().list_users():
         click.echo(f"{name}\t{role}\t{'active' if active else 'disabled'}")
 
 
@@ -76,11 +105,8 @@ def tokens() -> None:
 @click.option("--role", required=True, type=click.Choice(["worker", "recorder"]))
 def tokens_add(name: str, role: str) -> None:
     """Create a token and print it once (only its SHA-256 is kept)."""
-    from callscribe.desk.accounts import AuthStore
-    from callscribe.runtime import open_runtime
-
     with reported():
-        token = AuthStore(open_runtime(settings_or_exit()).engine).add_token(name, role)
+        token = _auth_store().add_token(name, role)
     click.echo(token)
 
 
@@ -88,10 +114,7 @@ def tokens_add(name: str, role: str) -> None:
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Revoke a token by name."""
-    from callscribe.desk.accounts import AuthStore
-    from callscribe.runtime import open_runtime
-
-    if not AuthStore(open_runtime(settings_or_exit()).engine).revoke_token(name):
+    if not _auth_store().revoke_token(name):
         raise click.ClickException(f"no active token named {name}")
     click.echo(f"token {name} revoked")
 
@@ -99,10 +122,7 @@ def tokens_revoke(name: str) -> None:
 @tokens.command(name="list")
 def tokens_list() -> None:
     """List tokens: name, role, active or revoked."""
-    from callscribe.desk.accounts import AuthStore
-    from callscribe.runtime import open_runtime
-
-    for name, role, active in AuthStore(open_runtime(settings_or_exit()).engine).list_tokens():
+    for name, role, active in _auth_store().list_tokens():
         click.echo(f"{name}\t{role}\t{'active' if active else 'revoked'}")
 
 

@@ -1,8 +1,11 @@
-"""Measurement commands: eval fields, eval asr, bench."""
+"""Measurement commands: eval fields, eval asr, eval desk, eval qa, bench."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,6 +59,153 @@ def eval_asr(manifest: Path, as_json: bool) -> None:
         echo_json(report.to_dict())
         return
     click.echo(format_report(report))
+
+
+class _Since(click.ParamType[datetime, str | datetime]):
+    """A day (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC when it has no offset)."""
+
+    name = "DATE"
+
+    def convert(
+        self, value: str | datetime, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", param, ctx)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+_SINCE_HELP = "Only what happened from then on: YYYY-MM-DD (UTC) or an ISO 8601 time."
+
+
+def _share(accepted: int, total: int) -> float | None:
+    return round(accepted / total, 4) if total else None
+
+
+@eval_group.command(name="desk")
+@click.option("--since", type=_Since(), help=_SINCE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def eval_desk(since: datetime | None, as_json: bool) -> None:
+    """How often operators confirmed the machine's fields unchanged (and QA did not flag them).
+
+    Counts confirmed cases (confirmed at or after --since). Title and summary are shown apart:
+    they are reworded often and are not scored.
+    """
+    from callscribe.desk.metrics import field_acceptance
+    from callscribe.runtime import open_runtime
+
+    with reported():
+        result = field_acceptance(open_runtime(settings_or_exit()).engine, since=since)
+    scope = f" since {since.isoformat()}" if since else ""
+    if as_json:
+        echo_json(
+            {
+                "since": since.isoformat() if since else None,
+                "cases": result.cases,
+                **{
+                    key: {
+                        name: {"accepted": a, "total": t, "share": _share(a, t)}
+                        for name, (a, t) in counts.items()
+                    }
+                    for key, counts in (
+                        ("fields", result.per_field),
+                        ("free_text", result.free_text),
+                    )
+                },
+            }
+        )
+        return
+    if not result.cases:
+        click.echo(f"no confirmed cases{scope}")
+        return
+    click.echo(f"{result.cases} confirmed cases{scope}")
+    click.echo(f"  {'field':<16} {'accepted unchanged':>18} {'confirmed cases':>15} {'share':>7}")
+    for title, counts in (("", result.per_field), ("not scored (free text):", result.free_text)):
+        if title:
+            click.echo(f"  {title}")
+        for name, (accepted, total) in counts.items():
+            click.echo(f"  {name:<16} {accepted:>18} {total:>15} {accepted / total:>7.1%}")
+
+
+@eval_group.command(name="qa")
+@click.option("--since", type=_Since(), help=_SINCE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_qa(since: datetime | None, as_json: bool) -> None:
+    """Character error rate of the machine's transcripts against QA's corrections.
+
+    Takes the calls QA corrected (at or after --since); the reference is each call's transcript
+    with QA's latest corrections in place, scored as `eval asr` scores (punctuation and spaces
+    dropped).
+    """
+    from callscribe.desk.metrics import qa_corrections
+    from callscribe.runtime import open_runtime
+    from callscribe.transcribe.evaluate import character_errors, normalise_for_scoring
+
+    with reported():
+        calls = qa_corrections(open_runtime(settings_or_exit()).engine, since=since)
+    scores = [
+        _QaScore(call.call_id, reference, errors, call.segments_corrected)
+        for call in calls
+        for reference in [normalise_for_scoring(call.corrected_text)]
+        for errors in [character_errors(reference, normalise_for_scoring(call.machine_text))]
+    ]
+    errors = sum(s.errors for s in scores)
+    ref_chars = sum(s.ref_chars for s in scores)
+    total_cer = errors / ref_chars if ref_chars else 0.0
+    scope = f" since {since.isoformat()}" if since else ""
+    if as_json:
+        echo_json(
+            {
+                "since": since.isoformat() if since else None,
+                "calls": [s.to_dict() for s in scores],
+                "errors": errors,
+                "ref_chars": ref_chars,
+                "cer": round(total_cer, 4),
+            }
+        )
+        return
+    if not scores:
+        click.echo(f"no transcripts corrected by QA{scope}")
+        return
+    click.echo(f"  {'call id':<40} {'ref chars':>9} {'errors':>6} {'CER':>8}")
+    for score in scores:
+        click.echo(
+            f"  {score.call_id:<40} {score.ref_chars:>9} {score.errors:>6} {score.cer:>8.2%}"
+        )
+    click.echo(
+        f"TOTAL CER {total_cer:.2%} ({errors}/{ref_chars}) over {len(scores)} calls "
+        f"corrected by QA{scope}"
+    )
+
+
+@dataclass(frozen=True)
+class _QaScore:
+    """One corrected call: character errors of the machine against QA's text."""
+
+    call_id: str
+    reference: str
+    errors: int
+    segments_corrected: int
+
+    @property
+    def ref_chars(self) -> int:
+        return len(self.reference)
+
+    @property
+    def cer(self) -> float:
+        return self.errors / self.ref_chars if self.ref_chars else float(self.errors > 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "ref_chars": self.ref_chars,
+            "errors": self.errors,
+            "cer": round(self.cer, 4),
+            "segments_corrected": self.segments_corrected,
+        }
 
 
 @main.command()

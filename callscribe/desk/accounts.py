@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -37,7 +38,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PEOPLE_ROLES = ("operator", "qa")
+PEOPLE_ROLES = ("operator", "qa", "qa-redacted")
+"""``qa-redacted``: a QA auditor who may not see personal data (the desk shows them redacted
+cases, see :mod:`callscribe.desk.redact`)."""
 SERVICE_ROLES = ("worker", "recorder")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MIN_PASSWORD_CHARS = 8
@@ -45,7 +48,6 @@ MIN_PASSWORD_CHARS = 8
 _SERVICE_PREFIX = "cst_"
 _SESSION_PREFIX = "css_"
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password: equalises timing for unknown users")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ class SignIn:
     token: str
     expires_at: datetime
     principal: Principal
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users, so they take as long as known ones; made on
+    first use, not at import (about 0.2 s), since every command imports this module."""
+    return _hasher.hash("not a password: equalises timing for unknown users")
 
 
 def _digest(token: str) -> str:
@@ -107,8 +116,7 @@ class AuthStore:
         _check_name(username)
         if role not in PEOPLE_ROLES:
             raise ConfigurationError(f"role {role!r}: choose one of {', '.join(PEOPLE_ROLES)}")
-        if len(password) < MIN_PASSWORD_CHARS:
-            raise ConfigurationError(f"password: at least {MIN_PASSWORD_CHARS} characters")
+        _check_password(password)
         try:
             with Session(self.engine) as session, session.begin():
                 session.add(
@@ -116,6 +124,39 @@ class AuthStore:
                 )
         except IntegrityError as err:
             raise ConfigurationError(f"user {username!r} exists already") from err
+
+    def disable_user(self, username: str) -> None:
+        """Stop a person signing in, and end the sessions they have.
+
+        Raises:
+            ConfigurationError: no such user.
+        """
+        with Session(self.engine) as session, session.begin():
+            _user(session, username).active = False
+            _end_sessions(session, username)
+        log.info("user %s disabled", username)
+
+    def enable_user(self, username: str) -> None:
+        """Let a disabled person sign in again.
+
+        Raises:
+            ConfigurationError: no such user.
+        """
+        with Session(self.engine) as session, session.begin():
+            _user(session, username).active = True
+        log.info("user %s enabled", username)
+
+    def set_password(self, username: str, password: str) -> None:
+        """Replace a person's password and end the sessions opened with the old one.
+
+        Raises:
+            ConfigurationError: no such user, or the password is too short.
+        """
+        _check_password(password)
+        with Session(self.engine) as session, session.begin():
+            _user(session, username).password_hash = _hasher.hash(password)
+            _end_sessions(session, username)
+        log.info("user %s has a new password", username)
 
     def list_users(self) -> list[tuple[str, str, bool]]:
         with Session(self.engine) as session:
@@ -163,7 +204,7 @@ class AuthStore:
         with Session(self.engine) as session, session.begin():
             user = session.get(UserRow, username) if NAME_PATTERN.match(username) else None
             if user is None or not user.active:
-                _verify(_DUMMY_HASH, password)
+                _verify(_dummy_hash(), password)
                 return None
             if not _verify(user.password_hash, password):
                 return None
@@ -213,6 +254,22 @@ class AuthStore:
                     return None
                 return Principal(user.username, user.role, "user")
         return None
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ConfigurationError(f"password: at least {MIN_PASSWORD_CHARS} characters")
+
+
+def _user(session: Session, username: str) -> UserRow:
+    user = session.get(UserRow, username) if NAME_PATTERN.match(username) else None
+    if user is None:
+        raise ConfigurationError(f"no user named {username!r}")
+    return user
+
+
+def _end_sessions(session: Session, username: str) -> None:
+    session.execute(delete(SessionRow).where(SessionRow.username == username))
 
 
 def _verify(password_hash: str, password: str) -> bool:

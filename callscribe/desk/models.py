@@ -1,4 +1,5 @@
-"""Tables of the embedded case desk: cases, their audit trail, users, tokens and sessions.
+"""Tables of the embedded case desk: cases, their audit trail, users, tokens and sessions, and
+QA's audit data (sampled batches, transcript corrections, field flags, comments).
 
 The schema is changed only by migrations (``callscribe/migrations/versions``); these classes
 must stay in step with them (a test compares the two).
@@ -10,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callscribe.db import Base, iso_utc, utcnow
@@ -18,12 +19,17 @@ from callscribe.writeback.contract import StoredCase
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "STATUS_TRANSITIONS",
+    "AuditBatchRow",
+    "AuditItemRow",
+    "CaseCommentRow",
     "CaseEventRow",
     "CaseRow",
-    "STATUS_TRANSITIONS",
     "CaseStatus",
+    "FieldFlagRow",
     "SessionRow",
     "TokenRow",
+    "TranscriptCorrectionRow",
     "UserRow",
     "allowed_moves",
 ]
@@ -149,3 +155,73 @@ class SessionRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _case_fk() -> Mapped[str]:
+    return mapped_column(String(36), ForeignKey("cases.case_id", ondelete="CASCADE"), index=True)
+
+
+class AuditBatchRow(Base):
+    """A QA sample: which rule drew it, with which seed, by whom."""
+
+    __tablename__ = "audit_batches"
+
+    batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class AuditItemRow(Base):
+    """One case of a QA sample, at its place in the draw."""
+
+    __tablename__ = "audit_items"
+
+    batch_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("audit_batches.batch_id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("cases.case_id", ondelete="CASCADE")
+    )
+
+
+class TranscriptCorrectionRow(Base):
+    """QA's text for one transcript segment; a later row for the same segment supersedes it."""
+
+    __tablename__ = "transcript_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = _case_fk()
+    segment: Mapped[int] = mapped_column(Integer)
+    machine_text: Mapped[str] = mapped_column(Text)
+    corrected_text: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FieldFlagRow(Base):
+    """QA marks a work-order field as wrong (whether or not the operator changed it)."""
+
+    __tablename__ = "field_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = _case_fk()
+    field: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class CaseCommentRow(Base):
+    """A QA auditor's free-text remark on a case."""
+
+    __tablename__ = "case_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = _case_fk()
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    text: Mapped[str] = mapped_column(Text)

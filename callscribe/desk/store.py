@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from callscribe.desk.models import (
     ACTIVE_STATUSES,
@@ -29,7 +30,7 @@ from callscribe.errors import CaseNotFound, CaseStateConflict, WriteBackConflict
 from callscribe.ledger import CallRow
 from callscribe.writeback.contract import CaseSubmission, StoredCase
 
-__all__ = ["EDITABLE_FIELDS", "CaseFilter", "CaseRow", "EmbeddedCaseDesk"]
+__all__ = ["EDITABLE_FIELDS", "CaseFilter", "CaseRow", "EmbeddedCaseDesk", "as_utc"]
 
 log = logging.getLogger(__name__)
 
@@ -190,28 +191,14 @@ class EmbeddedCaseDesk:
             CaseNotFound: no case for the call.
             CaseStateConflict: the case is decided (reopen it first) or ``revision`` is stale.
         """
-        unknown = sorted(set(edits) - set(EDITABLE_FIELDS))
-        if unknown:
-            raise ValueError(f"not editable: {', '.join(unknown)}")
+        _check_editable(edits)
         with Session(self.engine) as session, session.begin():
             row = _require(session, call_id, revision)
-            if row.status in (CaseStatus.CONFIRMED, CaseStatus.REJECTED):
-                raise CaseStateConflict(
-                    f"case for call {call_id} is {row.status}; move it back to in-review first"
-                )
-            if row.status == CaseStatus.AUTO_FILLED:
-                _move(session, row, CaseStatus.IN_REVIEW, actor, None)
-            machine = row.machine_fields or {}
-            changed = {k: v for k, v in edits.items() if row.fields.get(k) != v}
-            _record_field_changes(
-                session, row, changed, actor=actor, action="field-edit", machine=machine, note=note
-            )
-            if changed:
-                row.fields = {**row.fields, **changed}
-                _index(row, row.fields)
+            _take_for_review(session, row, actor)
+            if _apply_edits(session, row, edits, actor=actor, note=note):
                 row.revision += 1
             session.flush()
-            return self._detail(session, row)
+            return _detail(session, row)
 
     def set_status(
         self,
@@ -237,7 +224,7 @@ class EmbeddedCaseDesk:
             _move(session, row, status, actor, note)
             row.revision += 1
             session.flush()
-            return self._detail(session, row)
+            return _detail(session, row)
 
     # Reading
 
@@ -245,31 +232,10 @@ class EmbeddedCaseDesk:
         self, where: CaseFilter, *, limit: int = 50, offset: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of case summaries, newest first, and how many match in all."""
-        conditions: list[ColumnElement[bool]] = []
-        if where.status:
-            conditions.append(CaseRow.status.in_(where.status))
-        for column, value in (
-            (CaseRow.category, where.category),
-            (CaseRow.district, where.district),
-            (CaseRow.appeal_type, where.appeal_type),
-            (CaseRow.urgency, where.urgency),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        if where.since is not None:
-            conditions.append(CaseRow.created_at >= where.since)
-        if where.until is not None:
-            conditions.append(CaseRow.created_at < where.until)
-        with Session(self.engine) as session:
-            total = session.scalar(select(func.count()).select_from(CaseRow).where(*conditions))
-            rows = session.scalars(
-                select(CaseRow)
-                .where(*conditions)
-                .order_by(CaseRow.created_at.desc(), CaseRow.case_id)
-                .limit(limit)
-                .offset(offset)
-            ).all()
-            return [case_summary(r) for r in rows], int(total or 0)
+        rows, total = _page(
+            self.engine, where, (CaseRow.created_at.desc(), CaseRow.case_id), limit, offset
+        )
+        return [case_summary(r) for r in rows], total
 
     def case_detail(self, call_id: str) -> dict[str, Any]:
         """Everything a review page shows for one case, its audit trail included.
@@ -278,21 +244,62 @@ class EmbeddedCaseDesk:
             CaseNotFound: no case for the call.
         """
         with Session(self.engine) as session:
-            return self._detail(session, _require(session, call_id, None))
+            return _detail(session, _require(session, call_id, None))
 
     def audio_path(self, call_id: str) -> str | None:
         """Where the call's audio is stored, from the ledger (never from a client)."""
         with Session(self.engine) as session:
             return session.scalar(select(CallRow.audio_path).where(CallRow.call_id == call_id))
 
-    def _detail(self, session: Session, row: CaseRow) -> dict[str, Any]:
-        events = session.scalars(
-            select(CaseEventRow)
-            .where(CaseEventRow.case_id == row.case_id)
-            .order_by(CaseEventRow.id)
+
+def _detail(session: Session, row: CaseRow) -> dict[str, Any]:
+    events = session.scalars(
+        select(CaseEventRow).where(CaseEventRow.case_id == row.case_id).order_by(CaseEventRow.id)
+    ).all()
+    has_audio = session.scalar(select(CallRow.call_id).where(CallRow.call_id == row.call_id))
+    return case_view(row, events, has_audio=has_audio is not None)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive one is taken as UTC already (SQLite hands those back).
+
+    Bounds are converted before they reach a query because SQLite stores the wall-clock time
+    without its offset, so an aware bound in another zone would compare hours off.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _page(
+    engine: Engine,
+    where: CaseFilter,
+    order: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...],
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[CaseRow], int]:
+    """One page of the cases ``where`` admits, in ``order``, and how many it admits in all."""
+    conditions: list[ColumnElement[bool]] = []
+    if where.status:
+        conditions.append(CaseRow.status.in_(where.status))
+    for column, value in (
+        (CaseRow.category, where.category),
+        (CaseRow.district, where.district),
+        (CaseRow.appeal_type, where.appeal_type),
+        (CaseRow.urgency, where.urgency),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if where.since is not None:
+        conditions.append(CaseRow.created_at >= as_utc(where.since))
+    if where.until is not None:
+        conditions.append(CaseRow.created_at < as_utc(where.until))
+    with Session(engine) as session:
+        total = session.scalar(select(func.count()).select_from(CaseRow).where(*conditions))
+        rows = session.scalars(
+            select(CaseRow).where(*conditions).order_by(*order).limit(limit).offset(offset)
         ).all()
-        has_audio = session.scalar(select(CallRow.call_id).where(CallRow.call_id == row.call_id))
-        return case_view(row, events, has_audio=has_audio is not None)
+        return rows, int(total or 0)
 
 
 def _locked(session: Session, call_id: str) -> CaseRow | None:
@@ -306,11 +313,53 @@ def _require(session: Session, call_id: str, revision: int | None) -> CaseRow:
     if row is None:
         raise CaseNotFound(f"no case for call {call_id}")
     if revision is not None and revision != row.revision:
+        who = session.scalar(
+            select(CaseEventRow.actor)
+            .where(CaseEventRow.case_id == row.case_id, CaseEventRow.action.not_like("qa-%"))
+            .order_by(CaseEventRow.id.desc())
+            .limit(1)
+        )
         raise CaseStateConflict(
-            f"case for call {call_id} is at revision {row.revision}, not {revision}; "
-            "someone changed it meanwhile: reload it"
+            f"case for call {call_id} was changed by {who or 'someone'} at revision "
+            f"{row.revision} while you had revision {revision}; reload it to see their changes"
         )
     return row
+
+
+def _check_editable(edits: dict[str, Any]) -> None:
+    unknown = sorted(set(edits) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(unknown)}")
+
+
+def _take_for_review(session: Session, row: CaseRow, actor: str) -> None:
+    """Refuse a decided case; move an auto-filled one to in-review with ``actor`` reviewing."""
+    if row.status in (CaseStatus.CONFIRMED, CaseStatus.REJECTED):
+        raise CaseStateConflict(
+            f"case for call {row.call_id} is {row.status}; move it back to in-review first"
+        )
+    if row.status == CaseStatus.AUTO_FILLED:
+        _move(session, row, CaseStatus.IN_REVIEW, actor, None)
+
+
+def _apply_edits(
+    session: Session, row: CaseRow, edits: dict[str, Any], *, actor: str, note: str | None
+) -> bool:
+    """Write an operator's corrections with one ``field-edit`` event each; whether any changed."""
+    changed = {k: v for k, v in edits.items() if row.fields.get(k) != v}
+    _record_field_changes(
+        session,
+        row,
+        changed,
+        actor=actor,
+        action="field-edit",
+        machine=row.machine_fields or {},
+        note=note,
+    )
+    if changed:
+        row.fields = {**row.fields, **changed}
+        _index(row, row.fields)
+    return bool(changed)
 
 
 def _record_field_changes(
