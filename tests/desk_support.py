@@ -91,7 +91,7 @@ def live_desk(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
             data=tmp_path / "var",
             db_url=url,
             desk_worker_token=WORKER_TOKEN,
-            desk_secure_cookies=False,  # plain HTTP on loopback: httpx keeps Secure cookies for https
+            desk_secure_cookies=False,  # plain HTTP on loopback; httpx sends Secure ones on https
         )
         app = create_app(settings)
         auth = app.state.auth

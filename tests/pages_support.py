@@ -22,13 +22,13 @@ from typing import Any
 import sqlalchemy
 from fastapi import FastAPI
 
+from callscribe.db import make_engine, upgrade_database
 from callscribe.desk.store import EmbeddedCaseDesk
 from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallLedger
 from callscribe.pipeline import run_call
 from callscribe.schema import CaseFields, Evidence, Segment, Speaker, Transcript
 from callscribe.settings import Settings
-from callscribe.db import make_engine, upgrade_database
 from callscribe.web.app import create_app
 from tests.conftest import CALLS
 from tests.desk_support import serve
@@ -169,9 +169,7 @@ def fresh_desk(seeded: SeededStore, tmp_path: Path, **overrides: Any) -> Iterato
             {"old": str(seeded.data.resolve()), "new": str(data.resolve())},
         )
     engine.dispose()
-    settings = Settings(
-        data=data, db_url=f"sqlite:///{db}", desk_secure_cookies=False, **overrides
-    )
+    settings = Settings(data=data, db_url=f"sqlite:///{db}", desk_secure_cookies=False, **overrides)
     app = create_app(settings)
     for name, role in USERS.items():
         app.state.auth.add_user(name, role, PASSWORD)

@@ -15,9 +15,9 @@ def test_the_bundled_calls_are_processed_into_cases_with_audio(
     seeded_pages_store: SeededStore, tmp_path: Path
 ) -> None:
     with fresh_desk(seeded_pages_store, tmp_path) as desk, httpx.Client(base_url=desk.url) as c:
-        token = c.post(
-            "/api/auth/login", json={"username": "olga", "password": PASSWORD}
-        ).json()["token"]
+        token = c.post("/api/auth/login", json={"username": "olga", "password": PASSWORD}).json()[
+            "token"
+        ]
         c.headers["Authorization"] = f"Bearer {token}"
         for call_id in desk.call_ids:
             detail = c.get(f"/api/desk/cases/{call_id}").json()

@@ -128,3 +128,14 @@ def test_the_throttle_counts_per_user_and_per_address_and_forgets() -> None:
     assert throttle.retry_after(throttle.keys("quinn", "10.0.0.2")) == 0
     now[0] += 57
     assert throttle.retry_after(olga) == 0
+
+
+def test_page_errors_are_pages_and_api_errors_stay_json(desk: LiveDesk) -> None:
+    with httpx.Client(base_url=desk.url) as client:
+        _login_form(client, "olga", PASSWORD)
+        page = client.get("/review/no-such-call")
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert "no-such-call" in page.text and "<h1>404</h1>" in page.text
+        api = client.get("/api/desk/cases/no-such-call")
+        assert api.status_code == 404 and api.json()["detail"]

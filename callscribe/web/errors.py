@@ -59,19 +59,24 @@ def is_page_request(request: Request) -> bool:
 def install_error_handlers(app: FastAPI, *, page_error: PageError | None = None) -> None:
     """Every API error answers ``{"detail": "..."}``; pages answer an error page instead."""
 
-    async def _domain(_request: Request, err: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=STATUS_OF[type(err)])
+    async def _domain(request: Request, err: Exception) -> Response:
+        status = STATUS_OF[type(err)]
+        if page_error is not None and is_page_request(request):
+            return page_error(request, status, str(err), None)
+        return JSONResponse({"detail": str(err)}, status_code=status)
 
     for error_type in STATUS_OF:
         app.add_exception_handler(error_type, _domain)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, err: RequestValidationError) -> Response:
         errors = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in err.errors()
         ]
         detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid"
+        if page_error is not None and is_page_request(request):
+            return page_error(request, 422, detail, None)
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
