@@ -127,8 +127,13 @@ def test_the_web_app_never_imports_the_worker_or_transcription() -> None:
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_stages_import_only_stages_and_shared_definitions(stage: str) -> None:
-    allowed = STAGES | {"schema", "errors", "defaults", "settings"}
+    allowed = STAGES | {"schema", "errors", "defaults", "settings", "subtitles"}
     assert room_graph()[stage] - allowed == set()
+
+
+def test_the_subtitle_formats_are_a_shared_definition() -> None:
+    """Stages and the web app both render with ``callscribe.subtitles``: it knows only schema."""
+    assert room_graph()["subtitles"] <= {"schema"}
 
 
 def test_the_desk_and_intake_know_no_web_framework() -> None:

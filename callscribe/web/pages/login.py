@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from callscribe.desk.accounts import AuthStore
 from callscribe.web.api.auth import set_session_cookie, sign_in_throttled
@@ -51,7 +52,7 @@ async def login_submit(request: Request) -> Response:
             request, next_path=next_path, error="the form expired; try again", status_code=403
         )
     try:
-        signed = sign_in_throttled(request, username, password)
+        signed = await run_in_threadpool(sign_in_throttled, request, username, password)
     except HTTPException as err:
         response = _login_page(
             request, next_path=next_path, error=str(err.detail), status_code=err.status_code
