@@ -1,5 +1,7 @@
 """Named defaults, each with its unit. Settings read from the environment override these."""
 
+from datetime import timedelta, timezone
+
 SAMPLE_RATE = 16_000
 """Hz. Whisper's input rate; every call is resampled to it once."""
 
@@ -59,3 +61,7 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 WHISPER_PROMPT = "您好。这里是北京12345市民服务热线。请问您反映什么问题。"
 """Initial prompt: Simplified, punctuated with single-token marks only (see transcribe.prompt)."""
+
+HOTLINE_TIMEZONE = timezone(timedelta(hours=8), "CST")
+"""The hotline's own clock (Beijing time, no daylight saving): what a "day" means on the pages
+and in QA samples. Times are stored in UTC."""

@@ -74,7 +74,9 @@ def test_a_sample_is_reproducible_from_its_rule_and_seed(engine: Engine) -> None
 def test_each_rule_draws_from_its_own_calls(engine: Engine) -> None:
     put(engine, "c-monday", created_at=T0, category="教育", segments=_segments(0.9, 0.8))
     put(engine, "c-tuesday", created_at=T0 + timedelta(days=1), segments=_segments(0.5, 0.6))
-    put(engine, "c-late", created_at=T0 + timedelta(hours=15, minutes=59), segments=_segments(0.3))
+    # T0 is 16:00 in Beijing: a day is the hotline's (Beijing) day, not UTC's.
+    put(engine, "c-late", created_at=T0 + timedelta(hours=7, minutes=59), segments=_segments(0.3))
+    put(engine, "c-midnight", created_at=T0 + timedelta(hours=8), segments=_segments(0.9))
     put(engine, "c-silent", segments=[])
     ReviewDesk(engine).open_case("c-tuesday", actor="olga")
     ReviewDesk(engine).confirm("c-monday", {}, actor="bob", revision=1)
@@ -85,13 +87,13 @@ def test_each_rule_draws_from_its_own_calls(engine: Engine) -> None:
         return set(batch.call_ids)
 
     assert drawn("day", "2026-11-20") == {"c-monday", "c-late"}
-    assert drawn("day", "2026-11-21") == {"c-tuesday"}
+    assert drawn("day", "2026-11-21") == {"c-tuesday", "c-midnight"}
     assert drawn("operator", "olga") == {"c-tuesday"}
     assert drawn("operator", "bob") == {"c-monday"}
     assert drawn("category", "教育") == {"c-monday"}
     assert drawn("low-confidence", None) == {"c-tuesday", "c-late"}
     assert drawn("low-confidence", "0.4") == {"c-late"}
-    assert drawn("all", None) == {"c-monday", "c-tuesday", "c-late", "c-silent"}
+    assert drawn("all", None) == {"c-monday", "c-tuesday", "c-late", "c-midnight", "c-silent"}
     with pytest.raises(ValueError, match="no calls match day 2026-11-22"):
         drawn("day", "2026-11-22")
     with pytest.raises(ValueError, match="no calls match transcript confidence under 0.1"):

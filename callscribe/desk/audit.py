@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from callscribe import defaults
 from callscribe.db import iso_utc
 from callscribe.desk.models import (
     AuditBatchRow,
@@ -60,7 +61,7 @@ _SEED_RANGE = range(-(2**63), 2**63)
 class SampleRule:
     """Which calls a QA sample is drawn from, how many, and the seed of the draw.
 
-    ``value`` is the day (``YYYY-MM-DD``, UTC, on the case's creation), the operator (the
+    ``value`` is the day (``YYYY-MM-DD`` in Beijing time, on the case's creation), the operator (the
     cases' reviewer), the category, or for ``low-confidence`` the threshold as text ("0.6";
     None means :data:`DEFAULT_LOW_CONFIDENCE`): a call is low when the mean of its transcript
     segments' confidences is under it. ``all`` ignores ``value``.
@@ -93,9 +94,10 @@ class SampleRule:
             raise ValueError(f"value: {self.value!r} is not a category")
 
     def day_start(self) -> datetime:
-        """Midnight UTC starting the day of a ``day`` rule."""
+        """Midnight starting the day of a ``day`` rule on the hotline's clock, as UTC."""
         try:
-            return datetime.strptime(self.value or "", "%Y-%m-%d").replace(tzinfo=UTC)
+            day = datetime.strptime(self.value or "", "%Y-%m-%d")
+            return day.replace(tzinfo=defaults.HOTLINE_TIMEZONE).astimezone(UTC)
         except ValueError as err:
             raise ValueError(f"value: {self.value!r} is not a day as YYYY-MM-DD") from err
 

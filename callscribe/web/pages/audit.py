@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from callscribe import defaults
 from callscribe.desk.audit import MAX_NOTE_CHARS, AuditBatch, AuditDesk, SampleRule
 from callscribe.desk.presenters import EDITABLE_FIELDS
 from callscribe.errors import CaseNotFound
@@ -41,7 +42,7 @@ BatchId = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9a-fA-F-]{1,6
 
 SAMPLE_BY = (
     ("all", "全部 any call"),
-    ("day", "按日 day (YYYY-MM-DD, UTC)"),
+    ("day", "按日 day (YYYY-MM-DD, Beijing time)"),
     ("operator", "按坐席 operator (reviewer)"),
     ("category", "按类别 category"),
     ("low-confidence", "低置信 transcript confidence under (default 0.6)"),
@@ -244,7 +245,7 @@ def _index_page(
         form=form,
         sample_by=SAMPLE_BY,
         categories=CATEGORIES,
-        today=datetime.now(UTC).date().isoformat(),
+        today=datetime.now(defaults.HOTLINE_TIMEZONE).date().isoformat(),
         error=error,
     )
 

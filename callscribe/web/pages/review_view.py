@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from callscribe import defaults
 from callscribe.desk.models import CaseStatus
 from callscribe.desk.review import ReviewFilter
 from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
@@ -32,7 +33,7 @@ __all__ = [
     "parse_values",
 ]
 
-BEIJING = timezone(timedelta(hours=8), "CST")
+BEIJING = defaults.HOTLINE_TIMEZONE
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
