@@ -3,12 +3,23 @@
 What a file is comes from its content (:mod:`callscribe.audio.sniff`), not its name. Every
 channel is resampled to 16 kHz once, with soxr's high-quality filter, and validated: empty,
 cut short, too long and all-silent calls are refused with one line saying why.
+
+Memory is bounded by the call's decoded output, whatever the source format: the recording is
+read :data:`PIECE_FRAMES` frames at a time, each piece goes through one streaming soxr
+resampler (sample for sample what resampling the whole call at once gives) and is written
+straight into one float32 array per channel at 16 kHz, reserved from the header's length. The
+source at its own rate is never held whole, so decoding a call takes its output arrays,
+``channels x seconds x 16000 x 4`` bytes (a 2 h two-party call: 879 MiB), and a working set
+under 32 MiB; a call past ``max_seconds`` is stopped there even when its header does not say
+how long it is. docs/benchmarks.md ("Decoding memory") has the measurements.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +35,7 @@ from callscribe.audio.sniff import HEAD_BYTES, RawFormat, riff_truncation, sniff
 from callscribe.errors import AudioDecodeError, AudioRejectedError
 from callscribe.schema import CallAudio, Speaker
 
-__all__ = ["SILENCE_DBFS", "decode_call_audio", "read_samples", "resample_to_16k"]
+__all__ = ["PIECE_FRAMES", "SILENCE_DBFS", "decode_call_audio", "resample_to_16k"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +43,17 @@ Samples = npt.NDArray[np.float32]
 
 SILENCE_DBFS = -55.0
 """A call whose every channel is quieter than this (RMS, dB full scale) holds nothing to hear."""
+
+PIECE_FRAMES = 1 << 16
+"""Frames read, checked and resampled at a time (1.4 s at 48 kHz, 8 s at 8 kHz)."""
+
+_GROW_SAMPLES = 60 * defaults.SAMPLE_RATE
+"""How far an output array grows when the file did not say how long it is."""
+
+_SF_UNKNOWN_FRAMES = 2**63 - 1
+"""What libsndfile reports as the length of a stream that does not state it (a FLAC whose
+STREAMINFO says 0 samples, as live encoders write). libsndfile fails at the end of such a file,
+so FFmpeg reads it, until its end or the limit."""
 
 _SOUNDFILE_FORMATS = {"wav", "rf64", "aiff", "flac", "au", "caf"}
 
@@ -54,7 +76,8 @@ def decode_call_audio(
     Args:
         path: the recording.
         agent_channel: ``left`` or ``right``: which channel of a stereo call is the agent.
-        max_seconds: longer calls are refused.
+        max_seconds: longer calls are refused (as soon as the header or the decoding so far
+            shows it, so a call never takes more memory than ``max_seconds`` of output).
         raw_format: for headerless G.711, its encoding and rate (from the sidecar).
         metadata: the call's sidecar metadata; its ``agent_channel`` (derived from
             ``channel_roles`` at intake) and raw G.711 format override the arguments.
@@ -77,6 +100,80 @@ def decode_call_audio(
         raise type(err)(renamed.replace(str(path), display_name)) from err
 
 
+def resample_to_16k(samples: Samples, rate: int) -> Samples:
+    """Frames x channels at ``rate`` to 16 kHz, all channels at once (soxr, high quality)."""
+    if rate == defaults.SAMPLE_RATE:
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    out = soxr.resample(samples, rate, defaults.SAMPLE_RATE, quality="HQ")
+    return np.asarray(out, dtype=np.float32).reshape(-1, samples.shape[1])
+
+
+@dataclass
+class _Decoded:
+    """A whole call at 16 kHz, and what the source said about itself."""
+
+    channels: list[Samples]
+    rate: int
+    frames: int
+    codec: str
+    dual_mono: bool
+
+
+class _To16k:
+    """Resample pieces to 16 kHz as they are decoded, into one growing array per channel.
+
+    Args:
+        rate: the source's sample rate.
+        channels: 1 or 2, the width of every piece.
+        expected_frames: the source's length as its header gives it (0 when unknown); the
+            output arrays are reserved for it, and grow if the header was short.
+        max_seconds: nothing longer is reserved, whatever the header says.
+    """
+
+    def __init__(self, rate: int, channels: int, expected_frames: int, max_seconds: float):
+        self.rate = rate
+        self.frames = 0
+        self.dual_mono = channels == 2
+        self._width = channels
+        self._soxr = (
+            None
+            if rate == defaults.SAMPLE_RATE
+            else soxr.ResampleStream(
+                rate, defaults.SAMPLE_RATE, channels, dtype="float32", quality="HQ"
+            )
+        )
+        seconds = max(0.0, min(expected_frames / rate, max_seconds))
+        reserve = math.ceil(seconds * defaults.SAMPLE_RATE) + 1024 if math.isfinite(seconds) else 0
+        self._out = [np.empty(reserve, dtype=np.float32) for _ in range(channels)]
+        self._filled = 0
+
+    def add(self, piece: Samples) -> None:
+        """Take the next frames x channels piece at the source's rate."""
+        piece = np.ascontiguousarray(piece, dtype=np.float32)
+        self.frames += piece.shape[0]
+        if self.dual_mono:
+            self.dual_mono = bool(np.array_equal(piece[:, 0], piece[:, 1]))
+        self._store(piece if self._soxr is None else self._soxr.resample_chunk(piece))
+
+    def finish(self, codec: str) -> _Decoded:
+        """Flush the resampler and give the arrays back trimmed to the call's length."""
+        if self._soxr is not None:
+            tail = np.zeros((0, self._width), dtype=np.float32)
+            self._store(self._soxr.resample_chunk(tail, last=True))
+        for out in self._out:
+            out.resize(self._filled, refcheck=False)
+        return _Decoded(self._out, self.rate, self.frames, codec, self.dual_mono)
+
+    def _store(self, resampled: Samples) -> None:
+        count = resampled.shape[0]
+        end = self._filled + count
+        for index, out in enumerate(self._out):
+            if end > out.shape[0]:
+                out.resize(end + _GROW_SAMPLES, refcheck=False)
+            out[self._filled : end] = resampled[:, index]
+        self._filled = end
+
+
 def _decode(
     path: Path,
     agent_channel: str,
@@ -90,41 +187,31 @@ def _decode(
             raw_format = RawFormat.from_metadata(dict(metadata)) or raw_format
         except ValueError as err:
             raise AudioDecodeError(f"{path.name}: {err}") from err
-    samples, rate, codec = read_samples(path, max_seconds=max_seconds, raw_format=raw_format)
-    if samples.shape[0] == 0:
+    decoded = _read_16k(path, max_seconds=max_seconds, raw_format=raw_format)
+    if decoded.frames == 0:
         raise AudioRejectedError(f"{path.name}: zero-length audio")
-    _check_duration(path, samples.shape[0] / rate, max_seconds)
-    if samples.shape[1] > 2:
-        log.warning("%s: %d channels, keeping the first two", path.name, samples.shape[1])
-        samples = samples[:, :2]
-    if samples.shape[1] == 2 and np.array_equal(samples[:, 0], samples[:, 1]):
-        samples = samples[:, :1]
-    resampled = resample_to_16k(samples, rate)
-    channels = [np.ascontiguousarray(resampled[:, i]) for i in range(resampled.shape[1])]
+    _check_duration(path, decoded.frames / decoded.rate, max_seconds)
+    channels = decoded.channels[:1] if decoded.dual_mono else decoded.channels
     if all(_rms_dbfs(c) < SILENCE_DBFS for c in channels):
         raise AudioRejectedError(f"{path.name}: all silence (below {SILENCE_DBFS:.0f} dBFS)")
     return CallAudio(
         source=str(path),
         channels=channels,
         sample_rate=defaults.SAMPLE_RATE,
-        original_sample_rate=rate,
+        original_sample_rate=decoded.rate,
         speakers=_channel_roles(len(channels), agent_channel),
         sha256=fingerprint_file(path),
-        codec=codec,
+        codec=decoded.codec,
     )
 
 
-def read_samples(
-    path: Path,
-    *,
-    max_seconds: float = defaults.MAX_CALL_SECONDS,
-    raw_format: RawFormat | None = None,
-) -> tuple[Samples, int, str]:
-    """Return (frames x channels float32 at the file's own rate, that rate, codec name).
+def _read_16k(path: Path, *, max_seconds: float, raw_format: RawFormat | None) -> _Decoded:
+    """Read the recording in pieces and resample it to 16 kHz (see the module's docstring).
 
     Raises:
         AudioDecodeError: as :func:`decode_call_audio`.
-        AudioRejectedError: the header already says the call is longer than ``max_seconds``.
+        AudioRejectedError: the header, or the decoding so far, says the call is longer than
+            ``max_seconds``.
     """
     if path.is_symlink() or not path.is_file():
         raise AudioDecodeError(f"{path.name}: no such file")
@@ -144,18 +231,10 @@ def read_samples(
             return _read_with_soundfile(path, max_seconds)
         except AudioDecodeError:
             if kind in ("wav", "rf64", "aiff", "flac"):
-                log.info("%s: libsndfile could not read it, trying FFmpeg", path.name)
+                log.info("libsndfile could not read a %s recording, trying FFmpeg", kind)
             else:
                 raise
     return _read_with_av(path, max_seconds, sniffed=kind)
-
-
-def resample_to_16k(samples: Samples, rate: int) -> Samples:
-    """Frames x channels at ``rate`` to 16 kHz, all channels at once (soxr, high quality)."""
-    if rate == defaults.SAMPLE_RATE:
-        return np.ascontiguousarray(samples, dtype=np.float32)
-    out = soxr.resample(samples, rate, defaults.SAMPLE_RATE, quality="HQ")
-    return np.asarray(out, dtype=np.float32).reshape(-1, samples.shape[1])
 
 
 def _channel_roles(count: int, agent_channel: str) -> list[Speaker | None]:
@@ -167,8 +246,12 @@ def _channel_roles(count: int, agent_channel: str) -> list[Speaker | None]:
 def _rms_dbfs(channel: Samples) -> float:
     if channel.size == 0:
         return -np.inf
-    rms = float(np.sqrt(np.mean(np.square(channel, dtype=np.float64))))
-    return 20.0 * np.log10(rms) if rms > 0 else -np.inf
+    energy = 0.0
+    for start in range(0, channel.size, PIECE_FRAMES):
+        piece = channel[start : start + PIECE_FRAMES].astype(np.float64)
+        energy += float(np.dot(piece, piece))
+    rms = math.sqrt(energy / channel.size)
+    return 20.0 * math.log10(rms) if rms > 0 else -np.inf
 
 
 def _check_duration(path: Path, seconds: float, max_seconds: float) -> None:
@@ -178,36 +261,71 @@ def _check_duration(path: Path, seconds: float, max_seconds: float) -> None:
         )
 
 
-def _read_raw(path: Path, raw: RawFormat, max_seconds: float) -> tuple[Samples, int, str]:
+def _resample_pieces(
+    path: Path,
+    pieces: Iterable[Samples],
+    sink: _To16k,
+    max_seconds: float,
+) -> None:
+    """Feed every piece to ``sink``, stopping as soon as the call runs past ``max_seconds``."""
+    for piece in pieces:
+        sink.add(piece)
+        _check_duration(path, sink.frames / sink.rate, max_seconds)
+
+
+def _soundfile_pieces(sound: soundfile.SoundFile) -> Iterator[Samples]:
+    """The first two channels of an open libsndfile file, :data:`PIECE_FRAMES` at a time."""
+    buffer = np.empty((PIECE_FRAMES, sound.channels), dtype=np.float32)
+    while True:
+        piece = sound.read(PIECE_FRAMES, out=buffer)
+        if piece.shape[0] == 0:
+            return
+        yield piece[:, :2]
+
+
+def _read_soundfile_stream(
+    path: Path, sound: soundfile.SoundFile, expected_frames: int, max_seconds: float, codec: str
+) -> _Decoded:
+    rate = int(sound.samplerate)
+    if rate <= 0 or sound.channels <= 0:
+        raise AudioDecodeError(f"{path.name}: cannot decode: no sample rate or no channels")
+    if sound.channels > 2:
+        log.warning("a %d-channel recording: keeping the first two", sound.channels)
+    sink = _To16k(rate, min(int(sound.channels), 2), expected_frames, max_seconds)
+    _resample_pieces(path, _soundfile_pieces(sound), sink, max_seconds)
+    return sink.finish(codec)
+
+
+def _read_raw(path: Path, raw: RawFormat, max_seconds: float) -> _Decoded:
     frames = path.stat().st_size // raw.channels
     _check_duration(path, frames / raw.sample_rate, max_seconds)
     try:
-        data, rate = soundfile.read(
+        with soundfile.SoundFile(
             str(path),
             format="RAW",
             subtype=raw.subtype,
             samplerate=raw.sample_rate,
             channels=raw.channels,
-            dtype="float32",
-            always_2d=True,
-        )
+        ) as sound:
+            return _read_soundfile_stream(path, sound, frames, max_seconds, f"raw-{raw.subtype}")
     except (soundfile.LibsndfileError, RuntimeError) as err:
         raise AudioDecodeError(f"{path.name}: cannot decode raw {raw.encoding}: {err}") from err
-    return np.ascontiguousarray(data, dtype=np.float32), int(rate), f"raw-{raw.subtype}"
 
 
-def _read_with_soundfile(path: Path, max_seconds: float) -> tuple[Samples, int, str]:
+def _read_with_soundfile(path: Path, max_seconds: float) -> _Decoded:
     try:
-        info = soundfile.info(str(path))
-        if info.frames > 0 and info.samplerate > 0:
-            _check_duration(path, info.frames / info.samplerate, max_seconds)
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as sound:
+            frames, rate = int(sound.frames), int(sound.samplerate)
+            if frames == _SF_UNKNOWN_FRAMES:
+                raise AudioDecodeError(f"{path.name}: cannot decode: the length is not stated")
+            if frames > 0 and rate > 0:
+                _check_duration(path, frames / rate, max_seconds)
+            return _read_soundfile_stream(path, sound, frames, max_seconds, str(sound.subtype))
     except (soundfile.LibsndfileError, RuntimeError) as err:
         raise AudioDecodeError(f"{path.name}: cannot decode: {_one_line(err)}") from err
-    return np.ascontiguousarray(data, dtype=np.float32), int(rate), str(info.subtype)
 
 
-def _read_with_av(path: Path, max_seconds: float, sniffed: str | None) -> tuple[Samples, int, str]:
+def _read_with_av(path: Path, max_seconds: float, sniffed: str | None) -> _Decoded:
     what = sniffed or "unrecognised content"
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
@@ -216,33 +334,49 @@ def _read_with_av(path: Path, max_seconds: float, sniffed: str | None) -> tuple[
             stream = container.streams.audio[0]
             if stream.codec_context is None:
                 raise AudioDecodeError(f"{path.name}: unsupported audio codec ({what})")
-            if container.duration:
-                _check_duration(path, container.duration / av.time_base, max_seconds)
-            codec = stream.codec_context.name
+            seconds = container.duration / av.time_base if container.duration else 0.0
+            _check_duration(path, seconds, max_seconds)
             rate = int(stream.codec_context.sample_rate or 0)
+            if rate <= 0:
+                raise AudioDecodeError(f"{path.name}: no audio frames could be decoded ({what})")
             channels = min(int(stream.codec_context.channels or 1), 2)
-            layout = "stereo" if channels == 2 else "mono"
-            resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate or None)
-            chunks: list[Samples] = []
-            decoded = 0
-            for frame in container.decode(stream):
-                decoded += frame.samples
-                if rate and decoded / rate > max_seconds:
-                    _check_duration(path, decoded / rate, max_seconds)
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().astype(np.float32))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().astype(np.float32))
+            sink = _To16k(rate, channels, int(seconds * rate), max_seconds)
+            _resample_pieces(
+                path, _av_pieces(path, container, stream, channels, max_seconds), sink, max_seconds
+            )
+            decoded = sink.finish(stream.codec_context.name)
     except (AudioDecodeError, AudioRejectedError):
         raise
     except (av.error.FFmpegError, ValueError, OSError) as err:
         raise AudioDecodeError(
             f"{path.name}: not a readable audio file ({what}: {_one_line(err)})"
         ) from err
-    if not chunks or rate <= 0:
+    if decoded.frames == 0:
         raise AudioDecodeError(f"{path.name}: no audio frames could be decoded ({what})")
-    planar = np.concatenate(chunks, axis=1)
-    return np.ascontiguousarray(planar.T), rate, codec
+    return decoded
+
+
+def _av_pieces(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.audio.stream.AudioStream,
+    channels: int,
+    max_seconds: float,
+) -> Iterator[Samples]:
+    """Decoded frames as float32 frames x channels, refused once past ``max_seconds``."""
+    rate = int(stream.codec_context.sample_rate)
+    resampler = av.AudioResampler(
+        format="fltp", layout="stereo" if channels == 2 else "mono", rate=rate
+    )
+    decoded = 0
+    for frame in container.decode(stream):
+        decoded += frame.samples
+        if decoded / rate > max_seconds:
+            _check_duration(path, decoded / rate, max_seconds)
+        for out in resampler.resample(frame):
+            yield out.to_ndarray().astype(np.float32).T
+    for out in resampler.resample(None):
+        yield out.to_ndarray().astype(np.float32).T
 
 
 def _one_line(err: BaseException) -> str:
