@@ -43,6 +43,7 @@ __all__ = [
     "WriteBackConflict",
     "WriteBackError",
     "WriteBackRejected",
+    "as_file_reason",
 ]
 
 
@@ -130,3 +131,14 @@ class CaseSystemUnavailable(WriteBackError, RetryableError):
 
 class QueueUnavailable(RetryableError):
     """Redis does not answer at the configured URL."""
+
+
+def as_file_reason(message: str, call_id: str, file_name: str) -> str:
+    """A call's error as the person who gave the file knows it.
+
+    Errors that travel into logs and rq's tracebacks name the call (``call ID: why``), since
+    a file name may hold the caller's number; a terminal or a note beside the file names the
+    file instead.
+    """
+    prefix = f"call {call_id}: "
+    return f"{file_name}: {message[len(prefix) :]}" if message.startswith(prefix) else message

@@ -6,17 +6,19 @@ call stopped (a failed write-back never costs a second transcription).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, select
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from callscribe.db import Base, utcnow
+from callscribe.errors import as_file_reason
 from callscribe.schema import CaseFields, Transcript
 
-__all__ = ["CallLedger", "CallRecord", "CallStatus"]
+__all__ = ["CallLedger", "CallRecord", "CallStatus", "StaleCall"]
 
 
 class CallStatus:
@@ -28,6 +30,11 @@ class CallStatus:
     WRITING_BACK = "writing-back"
     DONE = "done"
     FAILED = "failed"
+
+    STAGES = (TRANSCRIBING, EXTRACTING, WRITING_BACK)
+    """The statuses in which a worker is (or should be) busy with the call."""
+    UNFINISHED = (QUEUED, *STAGES)
+    """Every status but ``done`` and ``failed``: the call is owed work."""
 
 
 class CallRow(Base):
@@ -70,9 +77,11 @@ class CallRecord:
 
     @property
     def status_line(self) -> str:
-        """`done`, `transcribing`, ... or `failed: reason`."""
+        """`done`, `transcribing`, ... or `failed: reason`, the reason naming the file as it was
+        given (for a person at a terminal; logs name the call by its id)."""
         if self.status == CallStatus.FAILED:
-            return f"failed: {self.error or 'unknown error'}"
+            reason = self.error or "unknown error"
+            return f"failed: {as_file_reason(reason, self.call_id, self.source_name)}"
         return self.status
 
     @classmethod
@@ -92,6 +101,16 @@ class CallRecord:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+@dataclass(frozen=True)
+class StaleCall:
+    """What the reconciler needs of a call that may have lost its job."""
+
+    call_id: str
+    status: str
+    priority: object
+    updated_at: datetime
 
 
 class CallLedger:
@@ -154,12 +173,73 @@ class CallLedger:
     def mark_done(self, call_id: str, case_ref: str) -> None:
         self._update(call_id, status=CallStatus.DONE, case_ref=case_ref, error=None)
 
-    def list(self, *, status: str | None = None, limit: int = 100) -> list[CallRecord]:
+    def unchanged_since(
+        self, statuses: Iterable[str], before: datetime, *, limit: int, offset: int = 0
+    ) -> list[StaleCall]:
+        """Calls in one of ``statuses``, with no fields stored yet, not updated since ``before``;
+        least recently updated first.
+
+        What the reconciler looks at: such a call is owed work that a job must do, and one left
+        alone this long may have lost its job. (A call with its fields stored is owed only its
+        write-back: the outbox's.) Only light columns are read, never transcripts.
+        """
         with Session(self.engine) as session:
-            query = select(CallRow).order_by(CallRow.created_at.desc()).limit(limit)
+            query = (
+                select(CallRow.call_id, CallRow.status, CallRow.call_metadata, CallRow.updated_at)
+                .where(
+                    CallRow.status.in_(list(statuses)),
+                    CallRow.updated_at < before,
+                    CallRow.fields.is_(None),
+                )
+                .order_by(CallRow.updated_at, CallRow.call_id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return [
+                StaleCall(
+                    call_id=row.call_id,
+                    status=row.status,
+                    priority=(row.call_metadata or {}).get("priority"),
+                    updated_at=row.updated_at,
+                )
+                for row in session.execute(query)
+            ]
+
+    def list(
+        self, *, status: str | None = None, limit: int = 100, by_update: bool = False
+    ) -> list[CallRecord]:
+        """The newest calls first: newest registered, or with ``by_update`` newest changed."""
+        newest = CallRow.updated_at if by_update else CallRow.created_at
+        with Session(self.engine) as session:
+            query = select(CallRow).order_by(newest.desc(), CallRow.call_id).limit(limit)
             if status is not None:
                 query = query.where(CallRow.status == status)
             return [CallRecord.from_row(r) for r in session.scalars(query)]
+
+    def requeue(
+        self,
+        call_id: str,
+        *,
+        from_statuses: Iterable[str],
+        updated_before: datetime | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """Set a call back to ``queued`` if it is still in one of ``from_statuses`` (and, with
+        ``updated_before``, still untouched since then). Stored stage results are kept.
+
+        One conditional UPDATE, so of two processes requeueing the same call only one wins.
+        Returns whether this one did.
+        """
+        query = (
+            update(CallRow)
+            .where(CallRow.call_id == call_id, CallRow.status.in_(list(from_statuses)))
+            .values(status=CallStatus.QUEUED, error=note, updated_at=utcnow())
+        )
+        if updated_before is not None:
+            query = query.where(CallRow.updated_at < updated_before)
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(query)
+            return bool(getattr(result, "rowcount", 0) == 1)
 
     def _update(self, call_id: str, **values: Any) -> None:
         with Session(self.engine) as session, session.begin():

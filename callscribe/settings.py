@@ -9,7 +9,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callscribe import defaults
@@ -39,7 +39,38 @@ class Settings(BaseSettings):
         description="Redis for the queue; unset means the default, or a private one if none runs.",
     )
     queue: str = defaults.QUEUE_NAME
-    job_timeout_s: int = Field(default=defaults.JOB_TIMEOUT_S, gt=0)
+    job_timeout_s: int = Field(
+        default=defaults.JOB_TIMEOUT_S,
+        gt=0,
+        description="Seconds a call's job may run at least (the floor of its time limit).",
+    )
+    job_timeout_factor: float = Field(
+        default=2.0,
+        gt=0,
+        le=100,
+        description="Seconds a job may run per second of audio, once decoding has told the "
+        "duration: its limit is the larger of this times the duration and the floor.",
+    )
+    stale_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a call may sit queued or in a stage with no live job before the "
+        "reconciler (every worker, `callscribe requeue --stale`) queues it again.",
+    )
+    worker_maintenance_s: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Seconds between a worker's maintenance runs: rq's registries, the outbox, "
+        "the reconciler.",
+    )
+    worker_lease_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Seconds a worker's lease on Redis outlives its last renewal (it renews at a "
+        "third of this): a killed worker's running call is taken over this long after.",
+    )
 
     # Transcription
     model: str | None = Field(
@@ -103,6 +134,36 @@ class Settings(BaseSettings):
     desk_login_window_s: float = Field(
         default=900, gt=0, le=86400, description="The window the failures are counted in."
     )
+    desk_login_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Password checks (argon2) run at once; others wait."
+    )
+    desk_login_queue: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Sign-ins that may wait for a password check; beyond it, 503 with Retry-After.",
+    )
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="The desk's public base URL, for the links it returns (an upload's "
+        "status_url); unset means relative links (/calls/ID), never the client's Host header.",
+    )
+
+    # Operations
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the desk's /metrics asks for (24+ chars); unset: no /metrics.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of a worker's or watcher's /metrics (no token); unset: none.",
+    )
+    metrics_addr: str = Field(
+        default="127.0.0.1",
+        description="Interface of that port; a private one (e.g. 0.0.0.0 behind a firewall).",
+    )
 
     # Optional LLM extractor
     llm_url: str | None = None
@@ -117,11 +178,18 @@ class Settings(BaseSettings):
             raise ValueError(f"model path {value!r} does not exist")
         return value
 
-    @field_validator("desk_worker_token")
+    @field_validator("desk_worker_token", "metrics_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 24:
             raise ValueError("must be at least 24 characters (e.g. `openssl rand -hex 24`)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _plain_base_url(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and (value.query or value.fragment or value.username):
+            raise ValueError("must be a base URL without user, query or fragment")
         return value
 
     @property

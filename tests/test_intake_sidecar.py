@@ -13,6 +13,7 @@ from callscribe.errors import IntakeRejected, MetadataError
 from callscribe.intake.register import (
     check_file_name,
     normalize_metadata,
+    parse_metadata_json,
     read_sidecar,
     register_call_file,
     sidecar_for,
@@ -178,3 +179,33 @@ def test_a_sidecar_beside_the_file_is_read_when_no_metadata_is_given(
         register_call_file(
             _copy("turn_mp3_8k.mp3", tmp_path / "line8.mp3"), ledger=ledger, data_dir=data_dir
         )
+
+
+def _nested(levels: int) -> str:
+    return '{"a": ' * (levels - 1) + "{}" + "}" * (levels - 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested more than 32 levels deep"),
+        (_nested(33), "nested more than 32 levels deep"),
+        ('{"a": NaN}', "not finite"),
+        ('{"a": 1e999}', "not finite"),
+        ('{"a": "\\u0000"}', "NUL character"),
+        ('{"\\udc80": 1}', "unpaired surrogate"),
+        ('{"a": ' + "1" * 5000 + "}", "number too long"),
+        ('{"a": "' + "x" * 70_000 + '"}', "over 65536 bytes"),
+    ],
+)
+def test_metadata_out_of_bounds_is_one_line(text: str, reason: str) -> None:
+    with pytest.raises(MetadataError) as caught:
+        parse_metadata_json(text, "metadata")
+    assert str(caught.value).startswith("metadata: ") and reason in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_metadata_at_the_limits_is_read() -> None:
+    assert parse_metadata_json(_nested(32), "metadata")["a"]["a"]
+    quoted = {"note": "[" * 100 + '\\"{' * 100}
+    assert parse_metadata_json(json.dumps(quoted), "metadata") == quoted

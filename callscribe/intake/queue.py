@@ -1,4 +1,8 @@
-"""Queue wiring: enqueue calls by job name, with JSON arguments and deterministic job ids."""
+"""Queue wiring: enqueue calls by job name, with JSON arguments and deterministic job ids.
+
+A call's job id is :func:`callscribe.callids.job_id_for` (re-exported here): one job per call,
+and a job id rq accepts for every valid call id, dots included.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from callscribe import defaults
+from callscribe.callids import job_id_for
 
 __all__ = [
     "JOB_NAME",
@@ -41,10 +46,6 @@ def connect(url: str) -> Redis:
 
 def open_queue(connection: Redis, name: str = defaults.QUEUE_NAME) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
-
-
-def job_id_for(call_id: str) -> str:
-    return f"call-{call_id}"
 
 
 LIVE_JOB_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})

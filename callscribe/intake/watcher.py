@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,29 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from watchdog.events import FileSystemEventHandler
 
-from callscribe.errors import IntakeRejected, PermanentError, RetryableError
-from callscribe.intake.dropfolder import DropFolder, is_ignored, split_token
+from callscribe.errors import (
+    IntakeRejected,
+    MetadataError,
+    PermanentError,
+    RetryableError,
+    as_file_reason,
+)
+from callscribe.intake.dropfolder import (
+    SAFE_NAME_MAX_BYTES,
+    DropFolder,
+    is_ignored,
+    name_token,
+    split_token,
+)
 from callscribe.intake.register import (
     check_file_name,
+    display_name,
     read_sidecar,
     register_call_file,
     sidecar_for,
 )
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
+from callscribe.observability import count_watcher_error
 
 __all__ = ["Enqueue", "Watcher"]
 
@@ -56,7 +71,16 @@ class _Seen:
 
 @dataclass
 class Watcher:
-    """Moves drop-folder files through their lifecycle; one instance per folder."""
+    """Moves drop-folder files through their lifecycle; one instance per folder.
+
+    No single file can stop it: each file's handling is guarded, and whatever goes wrong with
+    one (a bad sidecar, a pipe, a directory, a name too long, an error nobody foresaw) moves that
+    file and its sidecar to failed/ with ``NAME.error.json`` and the watcher goes on; recovery
+    at start-up follows the same rule. Only failures of what every file needs (the ledger,
+    Redis) leave a file where it is, to be tried again. Log lines name calls by id and files by
+    :func:`~callscribe.intake.dropfolder.name_token`, never by name: names and metadata may
+    hold a caller's number or name.
+    """
 
     folder: DropFolder
     ledger: CallLedger
@@ -71,6 +95,9 @@ class Watcher:
     _seen: dict[str, _Seen] = field(default_factory=dict, init=False)
     _renamed_in: set[str] = field(default_factory=set, init=False)
     _tracked: dict[Path, str] = field(default_factory=dict, init=False)
+    _unadmitted: set[Path] = field(default_factory=set, init=False)
+    _unqueueable: set[str] = field(default_factory=set, init=False)
+    _stuck: set[str] = field(default_factory=set, init=False)
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _last_recheck: float = field(default=0.0, init=False)
@@ -83,8 +110,8 @@ class Watcher:
             while not stop.is_set():
                 try:
                     self.scan_once()
-                except (OSError, SQLAlchemyError) as err:
-                    log.warning("drop folder scan failed, trying again: %s", err)
+                except Exception as err:  # noqa: BLE001 - the loop outlives any one failure
+                    log.warning("drop folder scan failed, trying again: %s", _brief(err))
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
         finally:
@@ -93,21 +120,37 @@ class Watcher:
                 observer.join(timeout=5)
 
     def recover(self) -> None:
-        """Start-up: put crash leftovers back in order and re-queue calls no job owns."""
-        for sidecar in self.folder.return_orphan_sidecars():
-            log.warning("%s: sidecar returned to the inbox after an interrupted move", sidecar.name)
-        for path in sorted(self.folder.processing.iterdir()):
-            if path.suffix != ".json" and path.is_file():
-                self._admit(path, recovering=True)
+        """Start-up: put crash leftovers back in order and re-queue calls no job owns.
+
+        A file in processing/ that cannot be read or registered goes to failed/ like any other.
+        """
+        try:
+            returned = self.folder.return_orphan_sidecars()
+            leftovers = sorted(self.folder.processing.iterdir())
+        except OSError as err:
+            log.error("cannot read processing/ to recover it: %s", _brief(err))
+            return
+        for sidecar in returned:
+            log.warning(
+                "file %s: sidecar returned to the inbox after an interrupted move",
+                name_token(sidecar.name),
+            )
+        for path in leftovers:
+            if path.suffix != ".json":
+                self._guarded(path, partial(self._admit, path, recovering=True), recovering=True)
         self._last_recheck = self.clock()
 
     def scan_once(self) -> None:
         """One pass: take what is complete in the inbox, settle what is finished."""
         for path in self._ready_in_inbox():
-            self._take(path)
-        self._settle_processing()
+            self._guarded(path, partial(self._take, path))
+        for path, call_id in list(self._tracked.items()):
+            self._guarded(path, partial(self._settle, path, call_id))
         if self.clock() - self._last_recheck >= self.recheck_s:
             self._last_recheck = self.clock()
+            for path in sorted(self._unadmitted):
+                self._unadmitted.discard(path)
+                self._guarded(path, partial(self._admit, path, recovering=True))
             for call_id in set(self._tracked.values()):
                 self._ensure_queued(call_id)
 
@@ -132,6 +175,8 @@ class Watcher:
                 if is_ignored(name) or entry.is_dir(follow_symlinks=False):
                     continue
                 present.add(name)
+                if name in self._stuck:
+                    continue
                 path = Path(entry.path)
                 if entry.is_symlink():
                     ready.append(path)
@@ -146,6 +191,7 @@ class Watcher:
                     ready.append(path)
         for gone in set(self._seen) - present:
             del self._seen[gone]
+        self._stuck &= present
         return sorted(ready)
 
     @staticmethod
@@ -163,26 +209,54 @@ class Watcher:
             sst.st_mtime_ns if sst else -1,
         )
 
+    def _guarded(self, path: Path, action: Callable[[], None], *, recovering: bool = False) -> None:
+        """Run one file's step; anything unforeseen sends that file to failed/, not us down.
+
+        Errors of the ledger or Redis are no fault of the file: it stays for another try.
+        """
+        try:
+            action()
+        except _TRANSIENT as err:
+            log.warning("file %s: %s; trying again later", name_token(_original(path)), _brief(err))
+        except Exception as err:  # noqa: BLE001 - one file may never stop the watcher
+            self._tracked.pop(path, None)
+            self._unadmitted.discard(path)
+            reason = f"unexpected {type(err).__name__}: {err}"
+            self._fail(path, reason, kind="recovery" if recovering else "other")
+
     def _take(self, path: Path) -> None:
         self._seen.pop(path.name, None)
+        what = display_name(path.name)
+        sidecar: Path | None = None
         try:
-            check_file_name(path.name)
-            if path.is_symlink():
-                raise IntakeRejected(f"{path.name}: is a symbolic link; copy the recording itself")
             sidecar = sidecar_for(path)
-            if sidecar is not None and sidecar.is_symlink():
-                raise IntakeRejected(f"{sidecar.name}: sidecar is a symbolic link")
+            check_file_name(path.name, max_bytes=SAFE_NAME_MAX_BYTES)
         except PermanentError as err:
-            self._fail(path, str(err))
+            self._fail(path, str(err), kind="name", sidecar=sidecar)
+            return
+        try:
+            if path.is_symlink():
+                raise IntakeRejected(f"{what}: is a symbolic link; copy the recording itself")
+            if sidecar is not None and sidecar.is_symlink():
+                raise MetadataError(f"{display_name(sidecar.name)}: sidecar is a symbolic link")
+        except IntakeRejected as err:
+            self._fail(path, str(err), kind="audio", sidecar=sidecar)
+            return
+        except MetadataError as err:
+            self._fail(path, str(err), kind="sidecar", sidecar=sidecar)
             return
         try:
             moved = self.folder.take(path, sidecar)
         except FileNotFoundError:
             return
         except OSError as err:
-            log.warning("%s: cannot move it to processing/ (%s); trying again", path.name, err)
+            log.warning(
+                "file %s: cannot move it to processing/ (%s); trying again",
+                name_token(path.name),
+                _brief(err),
+            )
             return
-        self._admit(moved, recovering=False)
+        self._guarded(moved, partial(self._admit, moved, recovering=False))
 
     def _admit(self, path: Path, *, recovering: bool) -> None:
         """Register a file in processing/ and queue it, or settle it as duplicate or failed."""
@@ -204,7 +278,18 @@ class Watcher:
                 source_name=original,
             )
         except PermanentError as err:
-            self._fail(path, str(err).replace(path.name, original))
+            prefix = path.name[: len(path.name) - len(original)]
+            reason = str(err).replace(prefix, "") if prefix else str(err)
+            self._fail(path, reason, kind="sidecar" if isinstance(err, MetadataError) else "audio")
+            return
+        except _TRANSIENT as err:
+            self._unadmitted.add(path)
+            log.warning(
+                "file %s: cannot register it now (%s); trying again in %.0fs",
+                name_token(original),
+                _brief(err),
+                self.recheck_s,
+            )
             return
         ours = created or (token is not None and record.metadata.get("intake_token") == token)
         if not ours:
@@ -218,53 +303,102 @@ class Watcher:
             self._ensure_queued(record.call_id, record)
 
     def _ensure_queued(self, call_id: str, record: CallRecord | None = None) -> None:
-        record = record or self.ledger.get(call_id)
-        if record is None or record.status in (CallStatus.DONE, CallStatus.FAILED):
-            return
+        """Queue the call unless it is finished; Redis down is retried at the next recheck.
+
+        A call that cannot be queued for any other reason is marked failed, so that its file
+        goes to failed/ with the reason instead of waiting for ever.
+        """
         try:
+            record = record or self.ledger.get(call_id)
+            if record is None or record.status in (CallStatus.DONE, CallStatus.FAILED):
+                return
             self.enqueue(call_id, str(record.metadata.get("priority") or "normal"))
-        except (RedisError, OSError, RetryableError) as err:
+        except (*_TRANSIENT, OSError) as err:
             log.warning(
                 "call %s: cannot queue it now (%s); retrying in %.0fs",
                 call_id,
-                " ".join(str(err).split()),
+                _brief(err),
                 self.recheck_s,
             )
+        except Exception as err:  # noqa: BLE001 - recorded as the call's failure
+            log.error("call %s: cannot be queued (%s); marking it failed", call_id, _brief(err))
+            self._unqueueable.add(call_id)
+            self.ledger.set_status(
+                call_id, CallStatus.FAILED, error=f"cannot be queued: {type(err).__name__}: {err}"
+            )
 
-    def _settle_processing(self) -> None:
-        for path, call_id in list(self._tracked.items()):
-            record = self.ledger.get(call_id)
-            if record is None or record.status not in (CallStatus.DONE, CallStatus.FAILED):
-                continue
-            del self._tracked[path]
-            if not path.exists():
-                continue
-            if record.status == CallStatus.DONE:
-                target = self.folder.finish(path, failed=False, note=None, note_kind="")
-                log.info("call %s: done, file moved to %s", call_id, target.name)
-            else:
-                self._fail(path, record.error or "failed", call_id=call_id)
+    def _settle(self, path: Path, call_id: str) -> None:
+        record = self.ledger.get(call_id)
+        if record is None or record.status not in (CallStatus.DONE, CallStatus.FAILED):
+            return
+        del self._tracked[path]
+        if not os.path.lexists(path):
+            return
+        if record.status == CallStatus.DONE:
+            self.folder.finish(path, failed=False, note=None, note_kind="")
+            log.info("call %s: done, file moved to done/", call_id)
+        else:
+            kind = "queue" if call_id in self._unqueueable else "other"
+            self._fail(
+                path,
+                as_file_reason(record.error or "failed", call_id, split_token(path.name)[1]),
+                kind=kind,
+                call_id=call_id,
+            )
+        self._unqueueable.discard(call_id)
 
     def _duplicate(self, path: Path, original: CallRecord) -> None:
         if original.status == CallStatus.FAILED:
             reason = f"duplicate of failed call {original.call_id}: {original.error}"
-            self._fail(path, reason, call_id=original.call_id)
+            self._fail(path, reason, kind="duplicate", call_id=original.call_id)
             return
         note = {
             "duplicate_of": original.call_id,
             "status": original.status_line,
             "first_seen_as": original.source_name,
         }
-        target = self.folder.finish(path, failed=False, note=note, note_kind="duplicate")
-        log.info("call %s: %s is a duplicate", original.call_id, target.name)
+        self.folder.finish(path, failed=False, note=note, note_kind="duplicate")
+        log.info(
+            "call %s: file %s is a duplicate, moved to done/",
+            original.call_id,
+            name_token(_original(path)),
+        )
 
-    def _fail(self, path: Path, reason: str, *, call_id: str | None = None) -> None:
-        note = {"reason": " ".join(reason.split()), "call_id": call_id, "file": ascii(path.name)}
+    def _fail(
+        self,
+        path: Path,
+        reason: str,
+        *,
+        kind: str,
+        call_id: str | None = None,
+        sidecar: Path | None = None,
+    ) -> None:
+        """Move the file (and its sidecar) to failed/ with ``NAME.error.json``.
+
+        The reason goes into that note only: it may quote the name or a metadata value. A file
+        that cannot even be moved is left alone, and not tried again while it stays there.
+        """
+        original = _original(path)
+        token = name_token(original)
+        note = {"reason": _one_line(reason), "call_id": call_id, "file": original, "token": token}
         try:
-            target = self.folder.finish(path, failed=True, note=note, note_kind="error")
+            self.folder.finish(path, failed=True, note=note, note_kind="error", sidecar=sidecar)
         except FileNotFoundError:
             return
-        log.warning("%s: failed: %s", target.name, note["reason"])
+        except Exception as err:  # noqa: BLE001 - the watcher outlives a file it cannot move
+            if path.parent == self.folder.inbox:
+                self._stuck.add(path.name)
+            log.error(
+                "file %s: cannot move it to failed/ (%s); leaving it where it is",
+                token,
+                _brief(err),
+            )
+            return
+        count_watcher_error(kind)
+        if call_id is not None:
+            log.warning("call %s: file %s moved to failed/ (%s)", call_id, token, kind)
+        else:
+            log.warning("file %s: moved to failed/ (%s)", token, kind)
 
     def _start_observer(self) -> Any:
         from watchdog.observers import Observer
@@ -275,13 +409,38 @@ class Watcher:
             observer.start()
         except OSError as err:
             log.warning(
-                "inotify unavailable (%s); polling %s every %.1fs",
-                err,
-                self.folder.inbox,
+                "inotify unavailable (%s); polling the inbox every %.1fs",
+                _brief(err),
                 self.poll_s,
             )
             return None
         return observer
+
+
+_TRANSIENT = (SQLAlchemyError, RedisError, RetryableError)
+"""Failures of what every file needs, not of one file: the file waits for another try."""
+
+
+def _original(path: Path) -> str:
+    return split_token(path.name)[1]
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _brief(err: BaseException) -> str:
+    """An error for a log line, free of what it may carry from outside.
+
+    An OSError's file name and a database error's statement and parameters are left out; Redis
+    and our retryable errors say only what failed to answer.
+    """
+    if isinstance(err, OSError) and not isinstance(err, RedisError):
+        return err.strerror or type(err).__name__
+    if isinstance(err, RedisError | RetryableError):
+        return _one_line(str(err), 200)
+    return type(err).__name__
 
 
 class _Handler(FileSystemEventHandler):
@@ -314,7 +473,7 @@ def queue_enqueuer(connection: Any, queue_name: str, job_timeout_s: int) -> Enqu
         for queue in (queues.normal, queues.urgent):
             queue.started_job_registry.cleanup()
     except RedisError as err:
-        log.warning("cannot clean the started-job registries now: %s", err)
+        log.warning("cannot clean the started-job registries now: %s", _brief(err))
 
     def enqueue(call_id: str, priority: str) -> None:
         queues.enqueue(call_id, priority, job_timeout_s=job_timeout_s)
