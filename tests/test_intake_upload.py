@@ -76,7 +76,7 @@ def test_upload_queues_once_and_reports_status(base_url: str, runtime: Runtime) 
     assert first.status_code == 202, first.text
     body = first.json()
     assert body["status"] == CallStatus.QUEUED and len(body["call_id"]) == 64
-    assert body["status_url"] == f"{base_url}/calls/{body['call_id']}"
+    assert body["status_url"] == f"/calls/{body['call_id']}", "relative: no CALLSCRIBE_PUBLIC_URL"
     queue = open_queue(connect(runtime.settings.redis_url or ""), runtime.settings.queue)
     assert queue.get_job_ids() == [job_id_for(body["call_id"])]
 
@@ -84,11 +84,11 @@ def test_upload_queues_once_and_reports_status(base_url: str, runtime: Runtime) 
     assert again.status_code == 200 and again.json()["call_id"] == body["call_id"]
     assert len(queue.get_job_ids()) == 1
 
-    status = httpx.get(body["status_url"])
+    status = httpx.get(base_url + body["status_url"])
     assert status.status_code == 200
     assert status.json() == {"call_id": body["call_id"], "status": "queued", "error": None}
     runtime.ledger.set_status(body["call_id"], CallStatus.FAILED, error="x.wav: all silence")
-    assert httpx.get(body["status_url"]).json()["error"] == "x.wav: all silence"
+    assert httpx.get(base_url + body["status_url"]).json()["error"] == "x.wav: all silence"
     assert httpx.get(f"{base_url}/calls/nope").status_code == 404
     record = runtime.ledger.get(body["call_id"])
     assert record is not None and record.metadata["agent_id"] == "A1"

@@ -19,11 +19,13 @@ def serve(host: str, port: int) -> None:
     """Serve the embedded case desk (pages, write-back API, review API, uploads) with uvicorn.
 
     With no ``REDIS_URL`` and no Redis on the default port, a private redis-server is started
-    for uploads' queue and stopped when the desk stops.
+    for uploads' queue and stopped when the desk stops. Requests are logged at INFO as method,
+    path, status and duration: never the query string or the client's address.
     """
     import uvicorn
 
     from callscribe.cli.redis_server import resolve_redis
+    from callscribe.web.access_log import AccessLog
     from callscribe.web.app import create_app
 
     settings = settings_or_exit()
@@ -32,7 +34,14 @@ def serve(host: str, port: int) -> None:
     try:
         with reported():
             app = create_app(settings.model_copy(update={"redis_url": url}))
-        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)
+        uvicorn.run(
+            AccessLog(app),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+        )
     finally:
         if private is not None:
             private.stop()

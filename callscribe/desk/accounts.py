@@ -15,7 +15,10 @@ import hmac
 import logging
 import re
 import secrets
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,13 +30,15 @@ from sqlalchemy.orm import Session
 
 from callscribe.db import utcnow
 from callscribe.desk.models import SessionRow, TokenRow, UserRow
-from callscribe.errors import ConfigurationError
+from callscribe.errors import ConfigurationError, RetryableError
 
 __all__ = [
     "PEOPLE_ROLES",
     "SERVICE_ROLES",
     "AuthStore",
+    "PasswordCheckGate",
     "Principal",
+    "SignInBusy",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,55 @@ def _dummy_hash() -> str:
     return _hasher.hash("not a password: equalises timing for unknown users")
 
 
+class SignInBusy(RetryableError):
+    """More sign-ins wait for a password check than the desk queues (HTTP 503, Retry-After)."""
+
+
+class PasswordCheckGate:
+    """Bounds argon2 work: ``concurrent`` checks at once, ``waiting`` more may wait for a turn.
+
+    Each check costs about 64 MiB and a core for a tenth of a second, so a flood of sign-ins
+    would otherwise take every worker thread and all memory, and the rest of the app (health
+    checks, the worker's write-backs) with it. A sign-in that finds the queue full is refused at
+    once instead of waiting.
+
+    Args:
+        concurrent: password checks running at once.
+        waiting: sign-ins allowed to wait for a turn.
+        wait_s: the longest a sign-in waits for its turn before it is refused.
+    """
+
+    def __init__(self, *, concurrent: int = 2, waiting: int = 8, wait_s: float = 10.0) -> None:
+        self.concurrent = concurrent
+        self.waiting = waiting
+        self._wait_s = wait_s
+        self._turns = threading.BoundedSemaphore(concurrent)
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold one of the turns for a password check.
+
+        Raises:
+            SignInBusy: every turn is taken and the queue is full, or the wait ran out.
+        """
+        with self._lock:
+            if self._admitted >= self.concurrent + self.waiting:
+                raise SignInBusy("too many sign-ins at once; try again in a moment")
+            self._admitted += 1
+        try:
+            if not self._turns.acquire(timeout=self._wait_s):
+                raise SignInBusy("sign-ins are queued too long; try again in a moment")
+            try:
+                yield
+            finally:
+                self._turns.release()
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -98,14 +152,21 @@ class AuthStore:
         engine: the store.
         worker_token: an extra worker token from the settings (compared in constant time).
         session_hours: how long a sign-in lasts.
+        password_checks: the gate every sign-in passes (see :meth:`sign_in`).
     """
 
     def __init__(
-        self, engine: Engine, *, worker_token: str | None = None, session_hours: float = 12.0
+        self,
+        engine: Engine,
+        *,
+        worker_token: str | None = None,
+        session_hours: float = 12.0,
+        password_checks: PasswordCheckGate | None = None,
     ) -> None:
         self.engine = engine
         self._worker_token = worker_token
         self.session_lifetime = timedelta(hours=session_hours)
+        self.password_checks = password_checks or PasswordCheckGate()
 
     def add_user(self, username: str, role: str, password: str) -> None:
         """Create a person's account.
@@ -117,11 +178,10 @@ class AuthStore:
         if role not in PEOPLE_ROLES:
             raise ConfigurationError(f"role {role!r}: choose one of {', '.join(PEOPLE_ROLES)}")
         _check_password(password)
+        password_hash = _hasher.hash(password)
         try:
             with Session(self.engine) as session, session.begin():
-                session.add(
-                    UserRow(username=username, role=role, password_hash=_hasher.hash(password))
-                )
+                session.add(UserRow(username=username, role=role, password_hash=password_hash))
         except IntegrityError as err:
             raise ConfigurationError(f"user {username!r} exists already") from err
 
@@ -153,8 +213,9 @@ class AuthStore:
             ConfigurationError: no such user, or the password is too short.
         """
         _check_password(password)
+        password_hash = _hasher.hash(password)
         with Session(self.engine) as session, session.begin():
-            _user(session, username).password_hash = _hasher.hash(password)
+            _user(session, username).password_hash = password_hash
             _end_sessions(session, username)
         log.info("user %s has a new password", username)
 
@@ -199,17 +260,42 @@ class AuthStore:
             rows = session.scalars(select(TokenRow).order_by(TokenRow.name)).all()
             return [(r.name, r.role, r.revoked_at is None) for r in rows]
 
-    def sign_in(self, username: str, password: str) -> SignIn | None:
-        """Check a password and open a session; None when either is wrong."""
-        with Session(self.engine) as session, session.begin():
+    def sign_in(
+        self, username: str, password: str, *, admit: Callable[[], None] | None = None
+    ) -> SignIn | None:
+        """Check a password and open a session; None when either is wrong.
+
+        The check waits for a turn at :attr:`password_checks`. ``admit`` runs once the turn is
+        held, before any argon2 work, and may raise to refuse the attempt: a throttle checked
+        there also counts the failures of the attempts that were queued before this one.
+
+        Raises:
+            SignInBusy: no turn for a password check now.
+        """
+        with self.password_checks.turn():
+            if admit is not None:
+                admit()
+            return self._sign_in(username, password)
+
+    def _sign_in(self, username: str, password: str) -> SignIn | None:
+        """No transaction is open while argon2 runs: on SQLite every transaction takes the write
+        lock, and one held for each password check made every other request wait behind them."""
+        with Session(self.engine) as session:
             user = session.get(UserRow, username) if NAME_PATTERN.match(username) else None
-            if user is None or not user.active:
-                _verify(_dummy_hash(), password)
+            stored = (user.password_hash, user.role) if user is not None and user.active else None
+        if stored is None:
+            _verify(_dummy_hash(), password)
+            return None
+        password_hash, role = stored
+        if not _verify(password_hash, password):
+            return None
+        rehashed = _hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None
+        with Session(self.engine) as session, session.begin():
+            user = session.get(UserRow, username)
+            if user is None or not user.active or user.password_hash != password_hash:
                 return None
-            if not _verify(user.password_hash, password):
-                return None
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = _hasher.hash(password)
+            if rehashed is not None:
+                user.password_hash = rehashed
             now = utcnow()
             session.execute(
                 delete(SessionRow).where(
@@ -221,8 +307,8 @@ class AuthStore:
             session.add(
                 SessionRow(session_hash=_digest(token), username=username, expires_at=expires_at)
             )
-            log.info("user %s signed in", username)
-            return SignIn(token, expires_at, Principal(username, user.role, "user"))
+        log.info("user %s signed in", username)
+        return SignIn(token, expires_at, Principal(username, role, "user"))
 
     def sign_out(self, token: str) -> None:
         with Session(self.engine) as session, session.begin():

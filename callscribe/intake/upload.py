@@ -1,16 +1,20 @@
 """Upload intake, free of any web framework: size limit, content sniffing, same idempotency.
 
-The HTTP layer (:mod:`callscribe.web.api.calls`) hands over the request's file object;
-this module streams it to a private folder under the data directory, refusing it as soon as it
-passes the size limit, decides what it is from its first bytes (never its name), and registers
-it through :func:`callscribe.intake.register.register_call_file`, the drop folder's own path.
+The HTTP layer (:mod:`callscribe.web.api.calls`) parses the request as it arrives and writes
+the audio part into an :class:`UploadSpool`: a private folder under ``data_dir/uploads``, never
+``TMPDIR``, that refuses the upload as soon as it passes the size limit and is removed with
+everything in it when the upload ends, whatever the outcome. :func:`register_upload` then
+decides what the file is from its first bytes (never its name) and registers it through
+:func:`callscribe.intake.register.register_call_file`, the drop folder's own path.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
+from types import TracebackType
 from typing import Any, BinaryIO
 
 from callscribe.audio.sniff import HEAD_BYTES, RawFormat, sniff_format
@@ -29,54 +33,130 @@ from callscribe.intake.register import (
 )
 from callscribe.ledger import CallLedger, CallRecord
 
-__all__ = ["receive_upload"]
+__all__ = ["UploadSpool", "register_upload"]
 
-_CHUNK = 1 << 20
 _DEFAULT_NAME = "upload.audio"
 
 
-def receive_upload(
-    stream: BinaryIO,
-    filename: str | None,
+class UploadSpool:
+    """One uploaded recording while it arrives, in a private folder under ``data_dir/uploads``.
+
+    Use it as a context manager: the folder and the file in it are removed on leaving, on
+    success (registering copies the audio into ``data_dir/audio``) as on any error.
+
+    Args:
+        data_dir: the data directory (``CALLSCRIBE_DATA``).
+        max_bytes: the most audio bytes accepted.
+    """
+
+    def __init__(self, data_dir: Path, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.folder = data_dir / "uploads" / secrets.token_hex(8)
+        self.folder.mkdir(parents=True, exist_ok=False)
+        self.path: Path | None = None
+        self.size = 0
+        self.head = b""
+        self._out: BinaryIO | None = None
+
+    def __enter__(self) -> UploadSpool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    @property
+    def name(self) -> str:
+        """The file's name as kept (the client's, if safe)."""
+        return self.path.name if self.path is not None else _DEFAULT_NAME
+
+    def open(self, filename: str | None) -> None:
+        """Start the file, under the client's name if it is safe.
+
+        Raises:
+            IntakeRejected: the name is unsafe (``../``, control characters, hidden), or a file
+                was started already.
+        """
+        if self.path is not None:
+            raise IntakeRejected("an upload holds one recording; a second one was sent")
+        self.path = self.folder / _client_name(filename)
+        self._out = self.path.open("xb")
+
+    def write(self, chunks: Iterable[bytes]) -> None:
+        """Append ``chunks``, counting them against the limit before they are written.
+
+        Raises:
+            UploadTooLarge: past ``max_bytes``; nothing more is written.
+        """
+        if self._out is None:
+            raise IntakeRejected("upload data came before its file was started")
+        for chunk in chunks:
+            self.size += len(chunk)
+            if self.size > self.max_bytes:
+                raise UploadTooLarge(f"{self.name}: over the {self.max_bytes} byte upload limit")
+            if len(self.head) < HEAD_BYTES:
+                self.head += chunk[: HEAD_BYTES - len(self.head)]
+            self._out.write(chunk)
+
+    def finish(self) -> Path:
+        """Close the file and return its path.
+
+        Raises:
+            AudioDecodeError: no file was started, or it is empty.
+        """
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self.path is None or self.size == 0:
+            raise AudioDecodeError(f"{self.name}: file is empty")
+        return self.path
+
+    def discard(self) -> None:
+        """Close and remove the file and its folder."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def register_upload(
+    spool: UploadSpool,
     metadata_json: str | bytes | None,
     *,
     ledger: CallLedger,
     data_dir: Path,
-    max_bytes: int,
 ) -> tuple[CallRecord, bool]:
-    """Register one uploaded recording. Returns (record, created).
+    """Register a spooled upload. Returns (record, created).
 
     Raises:
-        IntakeRejected: the file name is unsafe (``../``, control characters).
-        UploadTooLarge: more than ``max_bytes``.
+        AudioDecodeError: the upload is empty.
         UnsupportedAudio: the content is no audio format we know (raw G.711 needs metadata
             naming its ``encoding`` and ``sample_rate``).
-        AudioDecodeError: the upload is empty.
-        MetadataError: the metadata field is not a JSON object or has a bad value.
+        MetadataError: the metadata field is too large, too deep, not a JSON object, or has a
+            bad value (a ``call_id`` off the pattern, say).
+        IntakeRejected: its ``call_id`` names other audio.
     """
-    name = _client_name(filename)
+    metadata = _metadata(metadata_json)
+    path = spool.finish()
+    if sniff_format(spool.head) is None and _raw_format(metadata) is None:
+        raise UnsupportedAudio(
+            f"{spool.name}: content is not a recognised audio format "
+            f"(starts with {spool.head[:8].hex()}); raw G.711 needs metadata with "
+            "encoding and sample_rate"
+        )
+    return register_call_file(path, ledger=ledger, data_dir=data_dir, metadata=metadata)
+
+
+def _metadata(metadata_json: str | bytes | None) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     if metadata_json:
         metadata = normalize_metadata(parse_metadata_json(metadata_json, "metadata"), "metadata")
     metadata.setdefault("source", "upload")
-    spool = data_dir / "uploads" / secrets.token_hex(8)
-    spool.mkdir(parents=True, exist_ok=False)
-    try:
-        path = spool / name
-        head = _spool(stream, path, max_bytes)
-        if not head:
-            raise AudioDecodeError(f"{name}: file is empty")
-        if sniff_format(head) is None:
-            raw = _raw_format(metadata)
-            if raw is None:
-                raise UnsupportedAudio(
-                    f"{name}: content is not a recognised audio format "
-                    f"(starts with {head[:8].hex()}); raw G.711 needs metadata with "
-                    "encoding and sample_rate"
-                )
-        return register_call_file(path, ledger=ledger, data_dir=data_dir, metadata=metadata)
-    finally:
-        shutil.rmtree(spool, ignore_errors=True)
+    return metadata
 
 
 def _client_name(filename: str | None) -> str:
@@ -90,21 +170,6 @@ def _client_name(filename: str | None) -> str:
     if base.startswith("."):
         raise IntakeRejected(f"{ascii(filename)}: hidden file names are not accepted")
     return base
-
-
-def _spool(stream: BinaryIO, path: Path, max_bytes: int) -> bytes:
-    """Copy the stream to ``path``, stopping past ``max_bytes``; return its first bytes."""
-    total = 0
-    head = b""
-    with path.open("wb") as out:
-        while chunk := stream.read(_CHUNK):
-            total += len(chunk)
-            if total > max_bytes:
-                raise UploadTooLarge(f"{path.name}: over the {max_bytes} byte upload limit")
-            if len(head) < HEAD_BYTES:
-                head += chunk[: HEAD_BYTES - len(head)]
-            out.write(chunk)
-    return head
 
 
 def _raw_format(metadata: dict[str, Any]) -> RawFormat | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from callscribe.db import iso_utc
-from callscribe.desk.accounts import AuthStore, Principal, SignIn
+from callscribe.desk.accounts import AuthStore, Principal, SignIn, SignInBusy
 from callscribe.settings import Settings
 from callscribe.web.deps import SESSION_COOKIE, current_principal
 from callscribe.web.errors import ERROR_RESPONSES
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 auth_router = APIRouter()
 
+_BUSY_RETRY_AFTER_S = 1
+
 
 @auth_router.post(
     "/api/auth/login",
@@ -32,6 +34,10 @@ auth_router = APIRouter()
         429: {
             "model": ErrorBody,
             "description": "Too many failed sign-ins for this user or address; see Retry-After.",
+        },
+        503: {
+            "model": ErrorBody,
+            "description": "Too many sign-ins waiting for a password check; see Retry-After.",
         },
         400: ERROR_RESPONSES[400],
         422: ERROR_RESPONSES[422],
@@ -97,21 +103,36 @@ def openapi(
 def sign_in_throttled(request: Request, username: str, password: str) -> SignIn:
     """Check a password unless this user or address must wait; count the failures.
 
+    The throttle is asked twice: at once, so a locked-out guesser never queues, and again when
+    the password check's turn comes (:class:`~callscribe.desk.accounts.PasswordCheckGate`), so
+    attempts that queued together cannot all be checked before their failures count.
+
     Raises:
-        HTTPException: 429 with Retry-After while throttled, 401 for a wrong name or password.
+        HTTPException: 429 with Retry-After while throttled, 503 with Retry-After while too many
+            sign-ins wait for a password check, 401 for a wrong name or password.
     """
     throttle: LoginThrottle = request.app.state.login_throttle
     keys = throttle.keys(username, request.client.host if request.client else None)
-    wait = throttle.retry_after(keys)
-    if wait:
-        log.warning("sign-in throttled for %s s", wait)
-        raise HTTPException(
-            429,
-            f"too many failed sign-ins; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+
+    def admit() -> None:
+        wait = throttle.retry_after(keys)
+        if wait:
+            log.warning("sign-in throttled for %s s", wait)
+            raise HTTPException(
+                429,
+                f"too many failed sign-ins; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+
+    admit()
     auth: AuthStore = request.app.state.auth
-    signed = auth.sign_in(username, password)
+    try:
+        signed = auth.sign_in(username, password, admit=admit)
+    except SignInBusy as err:
+        log.warning("sign-in refused: password checks are busy")
+        raise HTTPException(
+            503, str(err), headers={"Retry-After": str(_BUSY_RETRY_AFTER_S)}
+        ) from err
     if signed is None:
         throttle.failed(keys)
         raise HTTPException(401, "wrong user name or password")

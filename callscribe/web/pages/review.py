@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -19,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from callscribe.callids import is_call_id
 from callscribe.desk.models import CaseStatus
 from callscribe.desk.review import MAX_SUMMARY_CHARS, MAX_TEXT_CHARS, ReviewDesk, ReviewFilter
 from callscribe.desk.store import EmbeddedCaseDesk
@@ -36,7 +36,6 @@ from callscribe.web.pages.review_view import (
     parse_queue_query,
     parse_values,
 )
-from callscribe.web.schemas import CALL_ID_PATTERN
 
 __all__ = ["router"]
 
@@ -50,7 +49,6 @@ Operator = Annotated[PageUser, Depends(operator)]
 _MAX_FORM_FIELDS = 40
 _MAX_FORM_PART = 9 * MAX_SUMMARY_CHARS + 1024
 """The longest summary the desk accepts, percent-encoded (three bytes a character, each %XX)."""
-_CALL_ID = re.compile(CALL_ID_PATTERN)
 _NEXT_CANDIDATES = 50
 _DONE = {"confirmed": "已确认 confirmed", "rejected": "已驳回 rejected"}
 
@@ -66,7 +64,7 @@ def _store(request: Request) -> EmbeddedCaseDesk:
 
 
 def _checked_call_id(call_id: str) -> str:
-    if not _CALL_ID.match(call_id):
+    if not is_call_id(call_id):
         raise HTTPException(404, "no such case: not a call id")
     return call_id
 
@@ -297,7 +295,7 @@ def _after_decision(review: ReviewDesk, call_id: str, user: PageUser, done: str)
 def _done_notice(params: Mapping[str, str]) -> dict[str, str] | None:
     done = params.get("done") or ""
     prev = params.get("prev") or ""
-    if done not in _DONE or not _CALL_ID.match(prev):
+    if done not in _DONE or not is_call_id(prev):
         return None
     return {"call_id": prev, "text": _DONE[done]}
 
