@@ -14,18 +14,22 @@ from pathlib import Path
 from callscribe import defaults
 from callscribe.audio import decode_call_audio
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
+from callscribe.observability import observe_call_finished, observe_stage
 from callscribe.schema import CaseFields, Transcript
 from callscribe.summarize import extract_case_fields
 from callscribe.transcribe import Transcriber
 from callscribe.writeback.contract import CaseSubmission, CaseSystem, StoredCase
 from callscribe.writeback.outbox import write_back
 
-__all__ = ["ProgressCallback", "run_call"]
+__all__ = ["DurationCallback", "ProgressCallback", "run_call"]
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str], None]
 """Called with the status word each time a stage starts."""
+
+DurationCallback = Callable[[float], None]
+"""Called with the audio's duration in seconds once it is decoded, before transcription."""
 
 
 def run_call(
@@ -37,12 +41,16 @@ def run_call(
     agent_channel: str = "left",
     max_call_seconds: float = defaults.MAX_CALL_SECONDS,
     progress: ProgressCallback | None = None,
+    on_audio_duration: DurationCallback | None = None,
 ) -> StoredCase:
     """Transcribe, extract and write back one registered call.
 
-    ``transcriber`` is a factory so that a call resuming after transcription never loads a model.
+    ``transcriber`` is a factory so that a call resuming after transcription, or whose audio does
+    not decode, never loads a model.
+    ``on_audio_duration`` lets the rq job raise its time limit once the duration is known.
     Errors propagate unchanged; the caller records them.
     """
+    started = time.perf_counter()
     record = _require(ledger, call_id)
     ledger.begin_attempt(call_id)
 
@@ -52,9 +60,12 @@ def run_call(
             progress(status)
 
     transcript = record.transcript
+    transcribed_now = transcript is None
     if transcript is None:
         stage(CallStatus.TRANSCRIBING)
-        transcript = _transcribe(record, transcriber(), agent_channel, max_call_seconds)
+        transcript = _transcribe(
+            record, transcriber, agent_channel, max_call_seconds, on_audio_duration
+        )
         ledger.save_transcript(call_id, transcript)
 
     fields = record.fields
@@ -64,12 +75,19 @@ def run_call(
         ledger.save_fields(call_id, fields)
 
     stage(CallStatus.WRITING_BACK)
+    writing = time.perf_counter()
     stored = write_back(
         ledger,
         case_system,
         CaseSubmission(
             call_id=call_id, fields=fields, transcript=transcript, metadata=record.metadata
         ),
+    )
+    observe_stage(CallStatus.WRITING_BACK, time.perf_counter() - writing)
+    observe_call_finished(
+        CallStatus.DONE,
+        audio_seconds=transcript.duration if transcribed_now else None,
+        processing_seconds=time.perf_counter() - started,
     )
     if progress is not None:
         progress(CallStatus.DONE)
@@ -84,7 +102,11 @@ def _require(ledger: CallLedger, call_id: str) -> CallRecord:
 
 
 def _transcribe(
-    record: CallRecord, transcriber: Transcriber, agent_channel: str, max_seconds: float
+    record: CallRecord,
+    transcriber: Callable[[], Transcriber],
+    agent_channel: str,
+    max_seconds: float,
+    on_audio_duration: DurationCallback | None,
 ) -> Transcript:
     started = time.perf_counter()
     audio = decode_call_audio(
@@ -92,9 +114,16 @@ def _transcribe(
         agent_channel=agent_channel,
         max_seconds=max_seconds,
         metadata=record.metadata,
-        display_name=record.source_name,
+        # Errors travel into logs and rq's tracebacks: name the call, not its file, whose
+        # name may hold the caller's number.
+        display_name=f"call {record.call_id}",
     )
-    transcript = transcriber.transcribe(audio)
+    decoded = time.perf_counter()
+    observe_stage("decoding", decoded - started)
+    if on_audio_duration is not None:
+        on_audio_duration(audio.duration)
+    transcript = transcriber().transcribe(audio)
+    observe_stage(CallStatus.TRANSCRIBING, time.perf_counter() - decoded)
     log.info(
         "call %s: transcribed %.1fs of audio in %.1fs (%d segments)",
         record.call_id,
@@ -108,5 +137,7 @@ def _transcribe(
 def _extract(call_id: str, transcript: Transcript) -> CaseFields:
     started = time.perf_counter()
     fields = extract_case_fields(transcript)
-    log.info("call %s: extracted fields in %.0f ms", call_id, (time.perf_counter() - started) * 1e3)
+    elapsed = time.perf_counter() - started
+    observe_stage(CallStatus.EXTRACTING, elapsed)
+    log.info("call %s: extracted fields in %.0f ms", call_id, elapsed * 1e3)
     return fields

@@ -29,6 +29,7 @@ from callscribe.errors import (
     WriteBackRejected,
 )
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
+from callscribe.observability import observe_call_finished, set_outbox_depth
 from callscribe.writeback.contract import CaseSubmission, CaseSystem, StoredCase
 
 __all__ = ["DrainReport", "Outbox", "PendingWriteBack", "write_back"]
@@ -124,6 +125,7 @@ class Outbox:
             if _owed(record)
         ]
         records.sort(key=lambda r: r.created_at)
+        set_outbox_depth(len(records))
         return [
             PendingWriteBack(
                 call_id=r.call_id,
@@ -162,11 +164,14 @@ class Outbox:
             metadata=record.metadata,
         )
         try:
-            return _write_back(self.ledger, self.case_system, submission)
+            delivered = _write_back(self.ledger, self.case_system, submission)
         except WriteBackRejected as err:
             self.ledger.set_status(call_id, CallStatus.FAILED, error=str(err))
+            observe_call_finished(CallStatus.FAILED)
             log.warning("call %s: failed: %s", call_id, err)
             raise
+        observe_call_finished(CallStatus.DONE)
+        return delivered
 
     def drain(self) -> DrainReport:
         """Deliver every pending call, oldest first; stop at the first sign the system is down.
