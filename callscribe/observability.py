@@ -4,24 +4,37 @@ Each process exposes its own registry: a worker or watcher on a small HTTP port
 (:func:`serve_metrics`, ``CALLSCRIBE_METRICS_PORT``), the desk at ``/metrics``. Labels never
 carry a call id, a file name or any other value from outside: only the fixed words below.
 Recording is cheap and never raises into the caller's work.
+
+Counters and histograms count what this process did. How many calls the store holds in each
+status is read from the store at scrape time (:class:`StoreCollector`), so every process that
+is given the store reports the same, current numbers.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+from sqlalchemy import Engine, column, func, select, table
 
 __all__ = [
     "AUDIO_SECONDS",
     "CALLS_FINISHED",
+    "CALL_STATUSES",
     "OUTBOX_DEPTH",
     "REAL_TIME_FACTOR",
     "RETRIES",
     "STAGE_SECONDS",
     "WATCHER_ERRORS",
+    "StoreCollector",
     "count_retry",
     "count_watcher_error",
+    "exposition",
     "observe_call_finished",
     "observe_stage",
     "serve_metrics",
@@ -31,6 +44,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STAGES = ("decoding", "transcribing", "extracting", "writing-back")
+CALL_STATUSES = (
+    "queued",
+    "transcribing",
+    "extracting",
+    "writing-back",
+    "done",
+    "failed",
+)
+"""The ledger's status words (``callscribe.ledger.CallStatus``); any other is counted as other."""
 FINISHED = ("done", "failed")
 RETRY_REASONS = ("case-system", "redis", "other")
 WATCHER_REASONS = (
@@ -105,7 +127,78 @@ def count_watcher_error(reason: str) -> None:
     WATCHER_ERRORS.labels(reason=_word(reason, WATCHER_REASONS)).inc()
 
 
-def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
-    """Expose this process's metrics at ``http://addr:port/metrics`` from a daemon thread."""
-    start_http_server(port, addr=addr)
-    log.info("metrics served on %s:%s", addr, port)
+_CALLS = table("calls", column("status"))
+"""The ledger's table, as far as counting needs it (this module imports no room of ours)."""
+
+
+class StoreCollector(Collector):
+    """``callscribe_calls{status}``: calls in the store by status, counted at each scrape.
+
+    Also ``callscribe_store_up``: 0 when the count failed (the store did not answer), so a
+    dead store shows on the dashboard instead of making the scrape fail.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "callscribe_store_up", "1 when the store answered the count of calls, else 0."
+        )
+        try:
+            counts = self.counts()
+        except Exception as err:  # noqa: BLE001  (a scrape reports the store down, never fails)
+            log.warning("metrics: the store did not answer: %s", type(err).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        calls = GaugeMetricFamily(
+            "callscribe_calls",
+            "Calls in the store by status, read at scrape time.",
+            labels=["status"],
+        )
+        for status in (*CALL_STATUSES, "other"):
+            calls.add_metric([status], counts.get(status, 0))
+        yield calls
+
+    def counts(self) -> dict[str, int]:
+        """Calls per status word (unknown words summed under ``other``)."""
+        status = _CALLS.c.status
+        query = select(status, func.count()).select_from(_CALLS).group_by(status)
+        counts: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for word, number in conn.execute(query):
+                key = _word(str(word), CALL_STATUSES)
+                counts[key] = counts.get(key, 0) + int(number)
+        return counts
+
+
+def exposition(store: Engine | None = None) -> CollectorRegistry:
+    """The registry to expose: this process's metrics, plus the store's counts when given."""
+    if store is None:
+        return REGISTRY
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(REGISTRY)
+    registry.register(StoreCollector(store))
+    return registry
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1", *, store: Engine | None = None) -> WSGIServer:
+    """Expose this process's metrics at ``http://addr:port/metrics`` from a daemon thread.
+
+    Args:
+        port: the TCP port (0: any free one; the server's ``server_port`` tells which).
+        addr: the interface; keep it private, the port has no authentication.
+        store: when given, each scrape also counts the store's calls by status.
+
+    Returns:
+        The running server; ``shutdown()`` stops it.
+
+    Raises:
+        OSError: the port cannot be bound (taken, or not ours to take).
+    """
+    server, _thread = start_http_server(port, addr=addr, registry=exposition(store))
+    log.info("metrics served on %s:%s", addr, server.server_port)
+    return server

@@ -9,8 +9,15 @@ from typing import Any
 
 import click
 
-from callscribe.cli._common import echo_json, main, reported, settings_or_exit
-from callscribe.errors import PermanentError
+from callscribe.cli._common import (
+    echo_json,
+    main,
+    metrics_port_option,
+    reported,
+    serve_metrics_if_asked,
+    settings_or_exit,
+)
+from callscribe.errors import PermanentError, as_file_reason
 from callscribe.ledger import CallStatus
 from callscribe.settings import Settings
 
@@ -88,7 +95,9 @@ def process(audio: Path, as_json: bool) -> None:
             )
         except PermanentError as err:
             runtime.ledger.set_status(record.call_id, CallStatus.FAILED, error=str(err))
-            raise
+            raise click.ClickException(
+                as_file_reason(str(err), record.call_id, audio.name)
+            ) from err
     if as_json:
         echo_json(
             {
@@ -118,10 +127,17 @@ def _print_case(call_id: str, fields: dict[str, Any]) -> None:
     "the urgent queue).",
 )
 def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
-    """Queue calls for the workers; prints one call id per line."""
+    """Queue calls for the workers; prints one call id per line.
+
+    A file that cannot be taken (missing, not a regular file, a bad sidecar or call_id) or a
+    call Redis does not accept gets one line on stderr, and the command exits 1 after trying
+    every file.
+    """
+    from redis.exceptions import RedisError
+
     from callscribe.cli.redis_server import resolve_redis
     from callscribe.intake.queue import CallQueues, connect, enqueue_call, open_queue
-    from callscribe.intake.register import register_call_file
+    from callscribe.intake.register import display_name, register_call_file
     from callscribe.runtime import open_runtime
 
     settings = settings_or_exit()
@@ -138,21 +154,35 @@ def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
             try:
                 record, _ = register_call_file(path, ledger=runtime.ledger, data_dir=settings.data)
             except PermanentError as err:
-                click.echo(f"callscribe: {err}", err=True)
+                _complain(str(err))
+                failures += 1
+                continue
+            except OSError as err:
+                _complain(f"{display_name(path.name)}: {err.strerror or type(err).__name__}")
                 failures += 1
                 continue
             if record.status != CallStatus.DONE:
                 queue = chosen or queues.for_priority(record.metadata.get("priority"))
-                enqueue_call(queue, record.call_id, job_timeout_s=settings.job_timeout_s)
+                try:
+                    enqueue_call(queue, record.call_id, job_timeout_s=settings.job_timeout_s)
+                except RedisError as err:
+                    _complain(f"call {record.call_id}: registered but not queued: {err}")
+                    failures += 1
+                    continue
             click.echo(record.call_id)
     if failures:
         sys.exit(1)
 
 
+def _complain(message: str) -> None:
+    click.echo(f"callscribe: {' '.join(message.split())}", err=True)
+
+
 @main.command()
 @click.argument("inbox", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--polling", is_flag=True, default=None, help="Scan only, no inotify (NFS/SMB).")
-def watch(inbox: Path, polling: bool | None) -> None:
+@metrics_port_option
+def watch(inbox: Path, polling: bool | None, metrics_port: int | None) -> None:
     """Watch a drop folder: INBOX/inbox -> processing -> done | failed (INBOX/inbox works too)."""
     import signal
     import threading
@@ -165,13 +195,19 @@ def watch(inbox: Path, polling: bool | None) -> None:
 
     settings = settings_or_exit()
     runtime = open_runtime(settings)
+    serve_metrics_if_asked(settings, metrics_port, lambda: runtime.engine)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with reported():
         url, private = resolve_redis(settings.redis_url, settings.data)
         try:
-            folder = DropFolder.at(inbox)
+            try:
+                folder = DropFolder.at(inbox)
+            except OSError as err:
+                raise click.ClickException(
+                    f"cannot use {inbox} as a drop folder: {err.strerror or err}"
+                ) from err
             click.echo(f"watching {folder.inbox}", err=True)
             Watcher(
                 folder,
@@ -191,17 +227,20 @@ def watch(inbox: Path, polling: bool | None) -> None:
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 @click.option("--queue", "queue_names", multiple=True, help="Queues to listen on, first first.")
-def worker(burst: bool, queue_names: tuple[str, ...]) -> None:
+@metrics_port_option
+def worker(burst: bool, queue_names: tuple[str, ...], metrics_port: int | None) -> None:
     """Work on queued calls until stopped (or, with --burst, until the queue is empty)."""
     from callscribe import defaults
     from callscribe.cli.redis_server import resolve_redis
     from callscribe.intake.queue import connect, open_queue
+    from callscribe.runtime import process_runtime
     from callscribe.worker.worker import CallWorker
 
     settings = settings_or_exit()
     with reported():
         url, private = resolve_redis(settings.redis_url, settings.data)
         try:
+            serve_metrics_if_asked(settings, metrics_port, lambda: process_runtime(settings).engine)
             connection = connect(url)
             names = queue_names or (defaults.URGENT_QUEUE_NAME, settings.queue)
             queues = [open_queue(connection, n) for n in names]

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from callscribe.db import make_engine, upgrade_database
-from callscribe.desk.accounts import AuthStore
+from callscribe.desk.accounts import AuthStore, PasswordCheckGate
 from callscribe.desk.store import EmbeddedCaseDesk
 from callscribe.ledger import CallLedger
 from callscribe.settings import Settings, get_settings
@@ -26,6 +26,7 @@ from callscribe.web.api import calls
 from callscribe.web.api.auth import auth_router
 from callscribe.web.api.cases import contract_router
 from callscribe.web.api.desk import desk_router
+from callscribe.web.api.ops import router as ops_router
 from callscribe.web.deps import require
 from callscribe.web.errors import ERROR_RESPONSES, install_error_handlers
 from callscribe.web.pages import audit as audit_page
@@ -84,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine,
         worker_token=worker_token.get_secret_value() if worker_token else None,
         session_hours=settings.desk_session_hours,
+        password_checks=PasswordCheckGate(
+            concurrent=settings.desk_login_concurrency, waiting=settings.desk_login_queue
+        ),
     )
     app.state.login_throttle = LoginThrottle(
         max_failures=settings.desk_login_max_failures, window_s=settings.desk_login_window_s
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, page_error=error_page)
     install_page_handlers(app)
     _add_health(app)
+    app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(login_page.router)
     app.include_router(review_page.router)
