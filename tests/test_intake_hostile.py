@@ -401,7 +401,14 @@ def test_no_file_name_or_metadata_value_reaches_the_watchers_log(
     thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        _wait(lambda: not env.names("inbox") and len(env.audio_in("processing")) == 2)
+        wanted = {f"{base}.wav", f"{base}_silent.wav"}
+        _wait(
+            lambda: (
+                not env.names("inbox")
+                and len(env.audio_in("processing")) == 2
+                and wanted <= {c.source_name for c in env.ledger.list()}
+            )
+        )
         calls = {c.source_name: c.call_id for c in env.ledger.list()}
         env.ledger.mark_done(calls[f"{base}.wav"], "case-1")
         env.ledger.set_status(

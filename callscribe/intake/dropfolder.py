@@ -12,7 +12,6 @@ without its audio is the trace of a crash between the two moves and goes back to
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -21,6 +20,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from callscribe.intake.register import lexists
 
 __all__ = [
     "IGNORED_SUFFIXES",
@@ -158,7 +159,7 @@ class DropFolder:
         if token:
             sidecar = self.sidecar_in_processing(path)
         target = folder / safe_name(original)
-        if _taken(target) or (sidecar is not None and _taken(_sidecar_path(target))):
+        if lexists(target) or (sidecar is not None and lexists(_sidecar_path(target))):
             stem, dot, suffix = target.name.rpartition(".")
             unique = token or secrets.token_hex(8)
             target = folder / (f"{stem}.{unique}.{suffix}" if dot else f"{target.name}.{unique}")
@@ -173,7 +174,7 @@ class DropFolder:
     @staticmethod
     def sidecar_in_processing(audio: Path) -> Path | None:
         candidate = audio.with_suffix(".json")
-        return candidate if candidate != audio and _taken(candidate) else None
+        return candidate if candidate != audio and lexists(candidate) else None
 
     def return_orphan_sidecars(self) -> list[Path]:
         """Sidecars left in processing/ by a crash between the two moves go back to inbox/.
@@ -189,7 +190,7 @@ class DropFolder:
                 continue
             _token, original = split_token(sidecar.name)
             target = self.inbox / original
-            if _taken(target):
+            if lexists(target):
                 continue
             try:
                 os.replace(sidecar, target)
@@ -197,16 +198,6 @@ class DropFolder:
                 continue
             returned.append(target)
         return returned
-
-
-def _taken(path: Path) -> bool:
-    try:
-        os.lstat(path)
-    except OSError as err:
-        if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
-            return False
-        raise
-    return True
 
 
 def _sidecar_path(audio: Path) -> Path:

@@ -43,6 +43,7 @@ __all__ = [
     "SIDECAR_MAX_BYTES",
     "check_file_name",
     "display_name",
+    "lexists",
     "normalize_metadata",
     "parse_metadata_json",
     "read_sidecar",
@@ -228,12 +229,14 @@ def sidecar_for(audio: Path) -> Path | None:
     audio rather than left behind. A name too long to exist is no sidecar.
     """
     for candidate in (audio.with_suffix(".json"), audio.with_name(audio.name + ".json")):
-        if candidate != audio and _lexists(candidate):
+        if candidate != audio and lexists(candidate):
             return candidate
     return None
 
 
-def _lexists(path: Path) -> bool:
+def lexists(path: Path) -> bool:
+    """Whether anything (a link included) is at ``path``; a name too long for the folder is
+    simply not there, other errors are raised."""
     try:
         os.lstat(path)
     except OSError as err:

@@ -140,7 +140,32 @@ class EvidenceBody(_Open):
     text: str = Field(max_length=SEGMENT_TEXT_MAX)
 
 
-class CaseFieldsBody(_Open):
+class _WorkOrderChoices(BaseModel):
+    """District, appeal type, category and urgency only from the allowed values (both the
+    worker's write and an operator's edit)."""
+
+    @field_validator("district", check_fields=False)
+    @classmethod
+    def _district(cls, value: str | None) -> str | None:
+        return _one_of(DISTRICTS, value, nullable=True)
+
+    @field_validator("appeal_type", check_fields=False)
+    @classmethod
+    def _appeal_type(cls, value: str) -> str:
+        return str(_one_of(APPEAL_TYPES, value, nullable=False))
+
+    @field_validator("category", check_fields=False)
+    @classmethod
+    def _category(cls, value: str) -> str:
+        return str(_one_of(CATEGORIES, value, nullable=False))
+
+    @field_validator("urgency", check_fields=False)
+    @classmethod
+    def _urgency(cls, value: str) -> str:
+        return str(_one_of(URGENCIES, value, nullable=False))
+
+
+class CaseFieldsBody(_Open, _WorkOrderChoices):
     """The work-order fields as the machine filled them (``CaseFields.to_dict()``).
 
     Enumerated fields take the work order's values only; text is capped as an operator's edits
@@ -164,26 +189,6 @@ class CaseFieldsBody(_Open):
     confidence: dict[str, float] = Field(default_factory=dict, max_length=NAMES_MAX)
     extractor: str = Field(default="rules", max_length=64)
     confirmed: list[str] = Field(default_factory=list, max_length=NAMES_MAX)
-
-    @field_validator("district")
-    @classmethod
-    def _district(cls, value: str | None) -> str | None:
-        return _one_of(DISTRICTS, value, nullable=True)
-
-    @field_validator("appeal_type")
-    @classmethod
-    def _appeal_type(cls, value: str) -> str:
-        return str(_one_of(APPEAL_TYPES, value, nullable=False))
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: str) -> str:
-        return str(_one_of(CATEGORIES, value, nullable=False))
-
-    @field_validator("urgency")
-    @classmethod
-    def _urgency(cls, value: str) -> str:
-        return str(_one_of(URGENCIES, value, nullable=False))
 
     @field_validator("evidence")
     @classmethod
@@ -284,7 +289,7 @@ def _one_of(allowed: tuple[str, ...], value: str | None, *, nullable: bool) -> s
     return value
 
 
-class FieldEdits(_Body):
+class FieldEdits(_Body, _WorkOrderChoices):
     """An operator's corrections; only the fields sent are changed (``null`` clears one)."""
 
     caller_name: str | None = Field(default=None, max_length=64)
@@ -300,26 +305,6 @@ class FieldEdits(_Body):
     confidential: bool | None = None
     title: str = Field(default="", max_length=100)
     summary: str = Field(default="", max_length=2000)
-
-    @field_validator("district")
-    @classmethod
-    def _district(cls, value: str | None) -> str | None:
-        return _one_of(DISTRICTS, value, nullable=True)
-
-    @field_validator("appeal_type")
-    @classmethod
-    def _appeal_type(cls, value: str) -> str:
-        return str(_one_of(APPEAL_TYPES, value, nullable=False))
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: str) -> str:
-        return str(_one_of(CATEGORIES, value, nullable=False))
-
-    @field_validator("urgency")
-    @classmethod
-    def _urgency(cls, value: str) -> str:
-        return str(_one_of(URGENCIES, value, nullable=False))
 
 
 class FieldEditRequest(_Body):
