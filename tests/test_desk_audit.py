@@ -1,4 +1,4 @@
-"""QA's audit (callscribe.desk.audit) and the desk's metrics, on SQLite and PostgreSQL."""
+"""QA's audit (desk.audit, desk.sampling) and the desk's metrics, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from callscribe.desk.audit import AuditDesk, SampleRule
+from callscribe.desk.audit import AuditDesk
 from callscribe.desk.metrics import SCORED_FIELDS, field_acceptance, qa_corrections
 from callscribe.desk.models import CaseEventRow, CaseRow, TranscriptCorrectionRow
 from callscribe.desk.review import ReviewDesk
+from callscribe.desk.sampling import SampleRule
 from callscribe.desk.store import EmbeddedCaseDesk
 from callscribe.errors import CaseNotFound
 from tests.desk_support import BACKENDS

@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from callscribe import defaults
-from callscribe.desk.audit import MAX_NOTE_CHARS, AuditBatch, AuditDesk, SampleRule
+from callscribe.desk.audit import MAX_NOTE_CHARS, AuditDesk
 from callscribe.desk.presenters import EDITABLE_FIELDS
+from callscribe.desk.sampling import AuditBatch, SampleRule
 from callscribe.errors import CaseNotFound
 from callscribe.schema import CATEGORIES
 from callscribe.web.deps import SESSION_COOKIE, CallId, desk_of

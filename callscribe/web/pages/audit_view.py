@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from callscribe.desk.audit import AuditBatch, AuditDesk, Correction
+from callscribe.desk.audit import AuditDesk, Correction
 from callscribe.desk.presenters import EDITABLE_FIELDS
 from callscribe.desk.redact import case_names, redact_case, redact_text
+from callscribe.desk.sampling import AuditBatch
 from callscribe.desk.store import EmbeddedCaseDesk
 from callscribe.errors import CaseNotFound
 from callscribe.schema import Segment, Transcript
