@@ -38,12 +38,12 @@ from callscribe.callids import CALL_ID_PATTERN, call_id_for_job, check_call_id, 
 from callscribe.errors import MetadataError
 from callscribe.intake import watcher as watcher_module
 from callscribe.intake.dropfolder import SAFE_NAME_MAX_BYTES, DropFolder, name_token
-from callscribe.intake.queue import connect, open_queue
-from callscribe.intake.register import (
+from callscribe.intake.metadata import (
     KNOWN_SIDECAR_KEYS,
     normalize_metadata,
     read_sidecar,
 )
+from callscribe.intake.queue import connect, open_queue
 from callscribe.intake.register import register_call_file as real_register
 from callscribe.intake.watcher import Watcher, queue_enqueuer
 from callscribe.ledger import CallLedger, CallStatus

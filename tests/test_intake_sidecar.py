@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from callscribe.errors import IntakeRejected, MetadataError
-from callscribe.intake.register import (
-    check_file_name,
+from callscribe.intake.files import check_file_name
+from callscribe.intake.metadata import (
     normalize_metadata,
     parse_metadata_json,
     read_sidecar,
-    register_call_file,
     sidecar_for,
 )
+from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallLedger
 from callscribe.runtime import open_runtime
 from callscribe.settings import get_settings

@@ -135,8 +135,9 @@ def enqueue(audio: tuple[Path, ...], queue_name: str | None) -> None:
     from redis.exceptions import RedisError
 
     from callscribe.cli.redis_server import resolve_redis
+    from callscribe.intake.files import display_name
     from callscribe.intake.queue import CallQueues, connect, enqueue_call, open_queue
-    from callscribe.intake.register import display_name, register_call_file
+    from callscribe.intake.register import register_call_file
     from callscribe.runtime import open_runtime
 
     settings = settings_or_exit()

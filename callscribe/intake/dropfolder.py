@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callscribe.intake.register import lexists
+from callscribe.intake.files import lexists
 
 __all__ = [
     "IGNORED_SUFFIXES",

@@ -25,12 +25,9 @@ from callscribe.errors import (
     UnsupportedAudio,
     UploadTooLarge,
 )
-from callscribe.intake.register import (
-    check_file_name,
-    normalize_metadata,
-    parse_metadata_json,
-    register_call_file,
-)
+from callscribe.intake.files import check_file_name
+from callscribe.intake.metadata import normalize_metadata, parse_metadata_json
+from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallLedger, CallRecord
 
 __all__ = ["UploadSpool", "register_upload"]

@@ -7,8 +7,9 @@ the ledger says their call is done or failed, then move to ``done/`` or ``failed
 ``NAME.error.json``). Duplicates go straight to ``done/`` with ``NAME.duplicate.json``.
 
 inotify (through watchdog) only wakes the loop early; every decision is made by a scan, so the
-same code runs with ``polling=True`` on network shares where inotify sees nothing. On start-up
-the watcher re-queues every call in ``processing/`` that no live rq job owns.
+same code runs with ``polling=True`` on network shares where inotify sees nothing (both live in
+:mod:`callscribe.intake.inbox`). On start-up the watcher re-queues every call in
+``processing/`` that no live rq job owns.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from watchdog.events import FileSystemEventHandler
 
 from callscribe.errors import (
     IntakeRejected,
@@ -34,20 +34,11 @@ from callscribe.errors import (
     RetryableError,
     as_file_reason,
 )
-from callscribe.intake.dropfolder import (
-    SAFE_NAME_MAX_BYTES,
-    DropFolder,
-    is_ignored,
-    name_token,
-    split_token,
-)
-from callscribe.intake.register import (
-    check_file_name,
-    display_name,
-    read_sidecar,
-    register_call_file,
-    sidecar_for,
-)
+from callscribe.intake.dropfolder import SAFE_NAME_MAX_BYTES, DropFolder, name_token, split_token
+from callscribe.intake.files import check_file_name, display_name
+from callscribe.intake.inbox import InboxWatch
+from callscribe.intake.metadata import read_sidecar, sidecar_for
+from callscribe.intake.register import register_call_file
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
 from callscribe.observability import count_watcher_error
 
@@ -61,12 +52,6 @@ Enqueue = Callable[[str, str], None]
 RECHECK_S = 30.0
 """Seconds between checks that every call in processing/ still has a live job (a flushed or
 failed-over Redis loses queued jobs; the ledger and the folder still know the calls)."""
-
-
-@dataclass
-class _Seen:
-    signature: tuple[int, int, int, int]
-    since: float
 
 
 @dataclass
@@ -92,14 +77,10 @@ class Watcher:
     max_bytes: int | None = None
     recheck_s: float = RECHECK_S
     clock: Callable[[], float] = time.monotonic
-    _seen: dict[str, _Seen] = field(default_factory=dict, init=False)
-    _renamed_in: set[str] = field(default_factory=set, init=False)
+    _inbox: InboxWatch = field(default_factory=InboxWatch, init=False)
     _tracked: dict[Path, str] = field(default_factory=dict, init=False)
     _unadmitted: set[Path] = field(default_factory=set, init=False)
     _unqueueable: set[str] = field(default_factory=set, init=False)
-    _stuck: set[str] = field(default_factory=set, init=False)
-    _wake: threading.Event = field(default_factory=threading.Event, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _last_recheck: float = field(default=0.0, init=False)
 
     def run(self, stop: threading.Event) -> None:
@@ -112,8 +93,7 @@ class Watcher:
                     self.scan_once()
                 except Exception as err:  # noqa: BLE001 - the loop outlives any one failure
                     log.warning("drop folder scan failed, trying again: %s", _brief(err))
-                self._wake.wait(self.poll_s)
-                self._wake.clear()
+                self._inbox.wait(self.poll_s)
         finally:
             if observer is not None:
                 observer.stop()
@@ -142,7 +122,7 @@ class Watcher:
 
     def scan_once(self) -> None:
         """One pass: take what is complete in the inbox, settle what is finished."""
-        for path in self._ready_in_inbox():
+        for path in self._inbox.ready(self.folder.inbox, self.clock(), self.settle_s):
             self._guarded(path, partial(self._take, path))
         for path, call_id in list(self._tracked.items()):
             self._guarded(path, partial(self._settle, path, call_id))
@@ -156,58 +136,10 @@ class Watcher:
 
     def notice_rename(self, name: str) -> None:
         """A file was renamed into the inbox: it is complete (called by the inotify handler)."""
-        with self._lock:
-            self._renamed_in.add(name)
-        self._wake.set()
+        self._inbox.notice_rename(name)
 
     def wake(self) -> None:
-        self._wake.set()
-
-    def _ready_in_inbox(self) -> list[Path]:
-        now = self.clock()
-        with self._lock:
-            renamed, self._renamed_in = self._renamed_in, set()
-        ready: list[Path] = []
-        present: set[str] = set()
-        with os.scandir(self.folder.inbox) as entries:
-            for entry in entries:
-                name = entry.name
-                if is_ignored(name) or entry.is_dir(follow_symlinks=False):
-                    continue
-                present.add(name)
-                if name in self._stuck:
-                    continue
-                path = Path(entry.path)
-                if entry.is_symlink():
-                    ready.append(path)
-                    continue
-                signature = self._signature(path)
-                if signature is None:
-                    continue
-                seen = self._seen.get(name)
-                if seen is None or seen.signature != signature:
-                    self._seen[name] = seen = _Seen(signature, now)
-                if name in renamed or now - seen.since >= self.settle_s:
-                    ready.append(path)
-        for gone in set(self._seen) - present:
-            del self._seen[gone]
-        self._stuck &= present
-        return sorted(ready)
-
-    @staticmethod
-    def _signature(path: Path) -> tuple[int, int, int, int] | None:
-        try:
-            st = path.stat()
-            side = sidecar_for(path)
-            sst = side.lstat() if side is not None else None
-        except OSError:
-            return None
-        return (
-            st.st_size,
-            st.st_mtime_ns,
-            sst.st_size if sst else -1,
-            sst.st_mtime_ns if sst else -1,
-        )
+        self._inbox.wake()
 
     def _guarded(self, path: Path, action: Callable[[], None], *, recovering: bool = False) -> None:
         """Run one file's step; anything unforeseen sends that file to failed/, not us down.
@@ -225,7 +157,7 @@ class Watcher:
             self._fail(path, reason, kind="recovery" if recovering else "other")
 
     def _take(self, path: Path) -> None:
-        self._seen.pop(path.name, None)
+        self._inbox.forget(path.name)
         what = display_name(path.name)
         sidecar: Path | None = None
         try:
@@ -387,7 +319,7 @@ class Watcher:
             return
         except Exception as err:  # noqa: BLE001 - the watcher outlives a file it cannot move
             if path.parent == self.folder.inbox:
-                self._stuck.add(path.name)
+                self._inbox.hold(path.name)
             log.error(
                 "file %s: cannot move it to failed/ (%s); leaving it where it is",
                 token,
@@ -401,12 +333,8 @@ class Watcher:
             log.warning("file %s: moved to failed/ (%s)", token, kind)
 
     def _start_observer(self) -> Any:
-        from watchdog.observers import Observer
-
         try:
-            observer = Observer()
-            observer.schedule(_Handler(self), str(self.folder.inbox), recursive=False)
-            observer.start()
+            observer = self._inbox.start_observer(self.folder.inbox)
         except OSError as err:
             log.warning(
                 "inotify unavailable (%s); polling the inbox every %.1fs",
@@ -441,27 +369,6 @@ def _brief(err: BaseException) -> str:
     if isinstance(err, RedisError | RetryableError):
         return _one_line(str(err), 200)
     return type(err).__name__
-
-
-class _Handler(FileSystemEventHandler):
-    """Wakes the watcher; a rename into the inbox marks the file complete."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        super().__init__()
-        self.watcher = watcher
-
-    def on_moved(self, event: Any) -> None:
-        dest = Path(os.fsdecode(event.dest_path))
-        if dest.parent == self.watcher.folder.inbox and not is_ignored(dest.name):
-            self.watcher.notice_rename(dest.name)
-        else:
-            self.watcher.wake()
-
-    def on_created(self, event: Any) -> None:
-        self.watcher.wake()
-
-    def on_closed(self, event: Any) -> None:
-        self.watcher.wake()
 
 
 def queue_enqueuer(connection: Any, queue_name: str, job_timeout_s: int) -> Enqueue:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from callscribe.callids import CALL_ID_PATTERN
-from callscribe.intake.register import METADATA_MAX_BYTES, METADATA_MAX_DEPTH
+from callscribe.intake.metadata import METADATA_MAX_BYTES, METADATA_MAX_DEPTH
 from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
 
 __all__ = [

@@ -33,8 +33,8 @@ from callscribe.errors import (
     UnsupportedAudio,
     UploadTooLarge,
 )
+from callscribe.intake.metadata import METADATA_MAX_BYTES
 from callscribe.intake.queue import CallQueues, connect
-from callscribe.intake.register import METADATA_MAX_BYTES
 from callscribe.intake.upload import UploadSpool, register_upload
 from callscribe.ledger import CallLedger, CallRecord, CallStatus
 from callscribe.settings import Settings

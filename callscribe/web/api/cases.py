@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 
 from callscribe.desk.accounts import Principal
 from callscribe.errors import CaseNotFound
-from callscribe.intake.register import METADATA_MAX_DEPTH
+from callscribe.intake.metadata import METADATA_MAX_DEPTH
 from callscribe.web.deps import CallId, desk_of, require
 from callscribe.web.errors import ERROR_RESPONSES
 from callscribe.web.schemas import CaseWrite, ErrorBody, StoredCaseBody, depth_over
