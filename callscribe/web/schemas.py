@@ -140,9 +140,23 @@ class EvidenceBody(_Open):
     text: str = Field(max_length=SEGMENT_TEXT_MAX)
 
 
-class _WorkOrderChoices(BaseModel):
-    """District, appeal type, category and urgency only from the allowed values (both the
-    worker's write and an operator's edit)."""
+class _WorkOrderFields(BaseModel):
+    """The work-order fields as both the worker's write and an operator's edit carry them:
+    district, appeal type, category and urgency only from the allowed values, text capped."""
+
+    caller_name: str | None = Field(default=None, max_length=64)
+    callback_phone: str | None = Field(default=None, max_length=32)
+    district: str | None = Field(default=None, json_schema_extra={"enum": [*DISTRICTS, None]})
+    street: str | None = Field(default=None, max_length=64)
+    community: str | None = Field(default=None, max_length=64)
+    address: str | None = Field(default=None, max_length=200)
+    appeal_type: str = Field(default="其他", json_schema_extra={"enum": list(APPEAL_TYPES)})
+    category: str = Field(default="其他", json_schema_extra={"enum": list(CATEGORIES)})
+    urgency: str = Field(default="一般", json_schema_extra={"enum": list(URGENCIES)})
+    needs_callback: bool | None = None
+    confidential: bool | None = None
+    title: str = Field(default="", max_length=100)
+    summary: str = Field(default="", max_length=2000)
 
     @field_validator("district", check_fields=False)
     @classmethod
@@ -165,26 +179,13 @@ class _WorkOrderChoices(BaseModel):
         return str(_one_of(URGENCIES, value, nullable=False))
 
 
-class CaseFieldsBody(_Open, _WorkOrderChoices):
+class CaseFieldsBody(_Open, _WorkOrderFields):
     """The work-order fields as the machine filled them (``CaseFields.to_dict()``).
 
     Enumerated fields take the work order's values only; text is capped as an operator's edits
     are (:class:`FieldEdits`).
     """
 
-    caller_name: str | None = Field(default=None, max_length=64)
-    callback_phone: str | None = Field(default=None, max_length=32)
-    district: str | None = Field(default=None, json_schema_extra={"enum": [*DISTRICTS, None]})
-    street: str | None = Field(default=None, max_length=64)
-    community: str | None = Field(default=None, max_length=64)
-    address: str | None = Field(default=None, max_length=200)
-    appeal_type: str = Field(default="其他", json_schema_extra={"enum": list(APPEAL_TYPES)})
-    category: str = Field(default="其他", json_schema_extra={"enum": list(CATEGORIES)})
-    urgency: str = Field(default="一般", json_schema_extra={"enum": list(URGENCIES)})
-    needs_callback: bool | None = None
-    confidential: bool | None = None
-    title: str = Field(default="", max_length=100)
-    summary: str = Field(default="", max_length=2000)
     evidence: dict[str, list[EvidenceBody]] = Field(default_factory=dict, max_length=NAMES_MAX)
     confidence: dict[str, float] = Field(default_factory=dict, max_length=NAMES_MAX)
     extractor: str = Field(default="rules", max_length=64)
@@ -289,22 +290,10 @@ def _one_of(allowed: tuple[str, ...], value: str | None, *, nullable: bool) -> s
     return value
 
 
-class FieldEdits(_Body, _WorkOrderChoices):
+class FieldEdits(_Body, _WorkOrderFields):
     """An operator's corrections; only the fields sent are changed (``null`` clears one)."""
 
-    caller_name: str | None = Field(default=None, max_length=64)
     callback_phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]*$")
-    district: str | None = Field(default=None, json_schema_extra={"enum": [*DISTRICTS, None]})
-    street: str | None = Field(default=None, max_length=64)
-    community: str | None = Field(default=None, max_length=64)
-    address: str | None = Field(default=None, max_length=200)
-    appeal_type: str = Field(default="其他", json_schema_extra={"enum": list(APPEAL_TYPES)})
-    category: str = Field(default="其他", json_schema_extra={"enum": list(CATEGORIES)})
-    urgency: str = Field(default="一般", json_schema_extra={"enum": list(URGENCIES)})
-    needs_callback: bool | None = None
-    confidential: bool | None = None
-    title: str = Field(default="", max_length=100)
-    summary: str = Field(default="", max_length=2000)
 
 
 class FieldEditRequest(_Body):
