@@ -7,6 +7,7 @@ screenshot goes to the test's temporary directory.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -67,9 +68,29 @@ def sign_in(context: BrowserContext, desk: PagesDesk, name: str, path: str) -> P
     return page
 
 
+def wait_until(page: Page, condition: str, timeout_ms: int = 10_000) -> None:
+    """Wait for a JavaScript condition to hold in the page.
+
+    Playwright's ``wait_for_function`` polls with an in-page eval, which the desk's CSP
+    refuses; here the condition is part of the function ``evaluate`` compiles itself.
+    """
+    message = json.dumps(f"timed out waiting for: {condition}")
+    page.evaluate(
+        f"""() => new Promise((resolve, reject) => {{
+  const deadline = Date.now() + {timeout_ms};
+  const check = () => {{
+    if ({condition}) {{ resolve(true); return; }}
+    if (Date.now() > deadline) {{ reject(new Error({message})); return; }}
+    setTimeout(check, 20);
+  }};
+  check();
+}})"""
+    )
+
+
 def open_case(context: BrowserContext, desk: PagesDesk, name: str) -> Page:
     page = sign_in(context, desk, name, CASE)
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    wait_until(page, "document.getElementById('player').readyState >= 1")
     return page
 
 
@@ -133,12 +154,10 @@ def test_evidence_plays_the_call_from_its_moment(desk: PagesDesk, context: Brows
     phone_line.click()
     assert abs(audio_time(page) - 13.2) <= 0.3
     expect(phone_line).to_have_class(re.compile(r"\bhighlight\b"))
-    page.wait_for_function(
-        "document.querySelector('#transcript .line.current')?.dataset.index === '5'"
-    )
+    wait_until(page, "document.querySelector('#transcript .line.current')?.dataset.index === '5'")
 
     page.keyboard.press("Alt+P")
-    page.wait_for_function("document.getElementById('player').paused")
+    wait_until(page, "document.getElementById('player').paused")
     paused_at = audio_time(page)
     assert paused_at >= 13.2
     page.keyboard.press("Alt+R")
@@ -247,7 +266,7 @@ def test_screenshot_of_a_case_under_review(
     page.keyboard.press("Enter")
     page.click("#field-category .evidence-play")
     page.keyboard.press("Alt+P")
-    page.wait_for_function("document.getElementById('player').paused")
+    wait_until(page, "document.getElementById('player').paused")
     page.keyboard.press("Alt+N")
     assert focused(page) == "f-category"
     update = os.environ.get("UPDATE_SCREENSHOTS") == "1"
