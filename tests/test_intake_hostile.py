@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
-from redis import Redis
 from rq.job import Job, validate_job_id
 from rq.serializers import JSONSerializer
 
-from callscribe import callids, defaults
+from callscribe import callids
 from callscribe.callids import CALL_ID_PATTERN, call_id_for_job, check_call_id, job_id_for
 from callscribe.errors import MetadataError
 from callscribe.intake import watcher as watcher_module
@@ -45,11 +43,11 @@ from callscribe.intake.metadata import (
 )
 from callscribe.intake.queue import connect, open_queue
 from callscribe.intake.register import register_call_file as real_register
-from callscribe.intake.watcher import Watcher, queue_enqueuer
-from callscribe.ledger import CallLedger, CallStatus
-from callscribe.runtime import process_runtime
-from callscribe.settings import get_settings
+from callscribe.intake.watcher import Watcher
+from callscribe.ledger import CallStatus
 from tests.conftest import CALLS
+from tests.test_intake_watcher import Env as WatcherEnv
+from tests.test_intake_watcher import open_env
 
 FORMATS = CALLS / "formats"
 PHONE = "13912345678"
@@ -59,26 +57,11 @@ DEEP_LIST = "[" * 20_000 + "]" * 20_000
 DEEP_OBJECT = '{"a":' * 10_000 + "1" + "}" * 10_000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Env:
-    folder: DropFolder
-    ledger: CallLedger
-    data: Path
-    redis: Redis
-    clock: Clock
+class Env(WatcherEnv):
+    """The watcher tests' drop folder, with files taken at once and hostile files to drop."""
 
     def watcher(self, **kwargs: Any) -> Watcher:
-        enqueue = queue_enqueuer(self.redis, defaults.QUEUE_NAME, 600)
-        options: dict[str, Any] = {"settle_s": 0.0, "clock": self.clock, **kwargs}
-        return Watcher(self.folder, self.ledger, self.data, enqueue, **options)
+        return super().watcher(**{"settle_s": 0.0, **kwargs})
 
     def drop(self, name: str, sidecar: str | dict[str, Any] | None = None) -> Path:
         audio = self.folder.inbox / name
@@ -88,9 +71,6 @@ class Env:
         audio.write_bytes(_audio(name))
         return audio
 
-    def names(self, sub: str) -> list[str]:
-        return sorted(p.name for p in (self.folder.root / sub).iterdir())
-
     def audio_in(self, sub: str) -> list[str]:
         return [n for n in self.names(sub) if not n.endswith(".json")]
 
@@ -98,19 +78,10 @@ class Env:
         note: dict[str, Any] = json.loads((self.folder.failed / f"{name}.error.json").read_text())
         return note
 
-    def queued(self) -> list[str]:
-        return list(open_queue(self.redis).get_job_ids())
-
 
 @pytest.fixture
 def env(redis_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Env]:
-    process_runtime.cache_clear()
-    runtime = process_runtime(get_settings())
-    connection = connect(redis_url)
-    yield Env(DropFolder.at(tmp_path / "drop"), runtime.ledger, data_dir, connection, Clock())
-    connection.close()
-    runtime.engine.dispose()
-    process_runtime.cache_clear()
+    yield from open_env(Env, redis_url, data_dir, tmp_path)
 
 
 def _audio(seed: str) -> bytes:

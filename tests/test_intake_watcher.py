@@ -13,10 +13,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from redis import Redis
 
+from callscribe import defaults
 from callscribe.intake.dropfolder import DropFolder
 from callscribe.intake.queue import connect, job_id_for, open_queue
 from callscribe.intake.watcher import Watcher, queue_enqueuer
@@ -26,6 +28,8 @@ from callscribe.settings import get_settings
 from tests.conftest import CALLS
 
 FORMATS = CALLS / "formats"
+
+E = TypeVar("E", bound="Env")
 
 
 class Clock:
@@ -45,26 +49,32 @@ class Env:
     clock: Clock
 
     def watcher(self, **kwargs: object) -> Watcher:
-        enqueue = queue_enqueuer(self.redis, "calls", 600)
+        enqueue = queue_enqueuer(self.redis, defaults.QUEUE_NAME, 600)
         options: dict[str, object] = {"settle_s": 2.0, "clock": self.clock, **kwargs}
         return Watcher(self.folder, self.ledger, self.data, enqueue, **options)  # type: ignore[arg-type]
 
     def queued(self) -> list[str]:
-        return list(open_queue(self.redis, "calls").get_job_ids())
+        return list(open_queue(self.redis, defaults.QUEUE_NAME).get_job_ids())
 
     def names(self, sub: str) -> list[str]:
         return sorted(p.name for p in (self.folder.root / sub).iterdir())
 
 
-@pytest.fixture
-def env(redis_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Env]:
+def open_env(kind: type[E], redis_url: str, data_dir: Path, tmp_path: Path) -> Iterator[E]:
+    """A drop folder over the test's store and Redis database (tests/test_intake_hostile.py
+    builds its own kind of Env on the same footing)."""
     process_runtime.cache_clear()
     runtime = process_runtime(get_settings())
     connection = connect(redis_url)
-    yield Env(DropFolder.at(tmp_path / "drop"), runtime.ledger, data_dir, connection, Clock())
+    yield kind(DropFolder.at(tmp_path / "drop"), runtime.ledger, data_dir, connection, Clock())
     connection.close()
     runtime.engine.dispose()
     process_runtime.cache_clear()
+
+
+@pytest.fixture
+def env(redis_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Env]:
+    yield from open_env(Env, redis_url, data_dir, tmp_path)
 
 
 def _drop(env: Env, fixture: str, name: str, sidecar: dict[str, object] | None = None) -> Path:
