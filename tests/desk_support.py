@@ -5,6 +5,7 @@ Each PostgreSQL test gets a schema of its own (dropped afterwards), so tests nev
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -150,3 +151,10 @@ def case_body(call_id: str, **fields: Any) -> dict[str, Any]:
         "transcript": transcript.to_dict(),
         "metadata": {"agent_id": "a-7"},
     }
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for a server started in a subprocess)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

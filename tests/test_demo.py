@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,20 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.desk_support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.model
 def test_demo_serve_prints_a_working_sign_in_and_stops_cleanly(
     redis_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CALLSCRIBE_DATA": str(tmp_path / "var"), "REDIS_URL": redis_url}
     process = subprocess.Popen(
         [sys.executable, "-m", "callscribe.cli", "demo", "--serve", "--port", str(port)],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from callscribe.web.app import create_app
 from callscribe.web.openapi import openapi_text
 from callscribe.writeback.contract import CaseSubmission
 from tests.conftest import ROOT
-from tests.desk_support import BACKENDS, LiveDesk, case_body, live_desk, store_url
+from tests.desk_support import BACKENDS, LiveDesk, case_body, free_port, live_desk, store_url
 
 OPENAPI = ROOT / "docs" / "openapi.json"
 
@@ -171,12 +170,6 @@ def test_http_client_writes_to_the_desk(desk: LiveDesk) -> None:
     assert fetched.status == "auto-filled"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_cli_users_tokens_and_serve(data_dir: Path) -> None:
     runner = CliRunner()
     added = runner.invoke(
@@ -196,7 +189,7 @@ def test_cli_users_tokens_and_serve(data_dir: Path) -> None:
     assert token not in listed.output
     assert "olga\toperator\tactive" in runner.invoke(main, ["users", "list"]).output
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CALLSCRIBE_DATA": str(data_dir)}
     server = subprocess.Popen(
         [sys.executable, "-m", "callscribe.cli", "serve", "--port", str(port)],

@@ -20,19 +20,14 @@ from callscribe.runtime import Runtime, open_runtime
 from callscribe.settings import get_settings
 from callscribe.web.api.calls import router
 from tests.conftest import CALLS
+from tests.desk_support import free_port
 
 FORMATS = CALLS / "formats"
 LIMIT = 200_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -37,7 +37,7 @@ from callscribe.settings import Settings, get_settings
 from callscribe.web.app import create_app
 from callscribe.web.openapi import openapi_document
 from tests.conftest import ROOT
-from tests.desk_support import BACKENDS, case_body, serve, store_url
+from tests.desk_support import BACKENDS, case_body, free_port, serve, store_url
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 NOWHERE = "redis://127.0.0.1:1/0"
@@ -187,12 +187,6 @@ def test_readyz_answers_in_bounded_time_when_redis_hangs(app_with: Callable[...,
 # -- the worker's metrics port -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_serve_metrics_exposes_the_process_and_the_store(data_dir: Path) -> None:
     runtime = open_runtime(get_settings())
     _register(runtime.ledger, "c-port-1")
@@ -223,7 +217,7 @@ def test_serve_metrics_reports_a_dead_store_instead_of_failing(tmp_path: Path) -
 
 
 def test_the_worker_command_serves_metrics_on_its_port(redis_url: str, data_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CALLSCRIBE_METRICS_PORT": str(port)}
     worker = subprocess.Popen(
         [sys.executable, "-m", "callscribe.cli", "worker"],
@@ -259,7 +253,7 @@ def test_the_worker_command_serves_metrics_on_its_port(redis_url: str, data_dir:
 def test_the_watcher_counts_a_poisoned_file_on_its_metrics_port(
     redis_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     drop = tmp_path / "drop"
     (drop / "inbox").mkdir(parents=True)
     watcher = subprocess.Popen(

@@ -28,7 +28,7 @@ from callscribe.intake.queue import connect, open_queue
 from callscribe.settings import Settings
 from callscribe.web.app import create_app
 from tests.conftest import CALLS
-from tests.desk_support import PASSWORD, WORKER_TOKEN, LiveDesk, case_body, serve
+from tests.desk_support import PASSWORD, WORKER_TOKEN, LiveDesk, case_body, free_port, serve
 
 WAV = CALLS / "formats" / "turn_pcm16_8k.wav"
 MULTIPART = {"Content-Type": "multipart/form-data; boundary=b"}
@@ -330,16 +330,10 @@ def test_a_huge_write_back_is_refused_while_it_streams(tmp_path: Path, redis_url
 # --- the access log ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_callscribe_serve_logs_requests_without_their_query_string(
     data_dir: Path, redis_url: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "CALLSCRIBE_LOG_LEVEL": "INFO"}
     server = subprocess.Popen(
         [sys.executable, "-m", "callscribe.cli", "serve", "--port", str(port)],

@@ -8,7 +8,6 @@ unix socket (tests/fault_support.py), never the shared one.
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from callscribe.settings import get_settings
 from callscribe.transcribe import Transcriber
 from callscribe.worker import jobs
 from callscribe.worker.worker import CallWorker
+from tests.desk_support import free_port
 from tests.fault_support import (
     RedisProcess,
     WorkerProcess,
@@ -243,12 +243,6 @@ class _CaseSystemOnPort(FakeCaseSystem):
         return self
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.model
 @pytest.mark.faults
 def test_calls_wait_out_a_case_system_outage_and_land_exactly_once(
@@ -258,7 +252,7 @@ def test_calls_wait_out_a_case_system_outage_and_land_exactly_once(
     monkeypatch: pytest.MonkeyPatch,
     base_transcriber: Transcriber,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     for key, value in {
         "CALLSCRIBE_CASE_SYSTEM_URL": f"http://127.0.0.1:{port}",
         "CALLSCRIBE_CASE_SYSTEM_TOKEN": TOKEN,
