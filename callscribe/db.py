@@ -41,6 +41,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive one is taken as UTC already (SQLite hands those back).
+
+    Bounds are converted before they reach a query because SQLite stores the wall-clock time
+    without its offset, so an aware bound in another zone would compare hours off.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 def iso_utc(value: datetime) -> str:
     """ISO 8601 with its offset; SQLite hands back naive datetimes, which we store in UTC."""
     if value.tzinfo is None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from callscribe.db import iso_utc
+from callscribe.db import as_utc, iso_utc
 from callscribe.desk import sampling
 from callscribe.desk.models import (
     CaseCommentRow,
@@ -28,7 +28,6 @@ from callscribe.desk.models import (
 )
 from callscribe.desk.presenters import EDITABLE_FIELDS
 from callscribe.desk.sampling import AuditBatch, SampleRule
-from callscribe.desk.store import as_utc
 from callscribe.errors import CaseNotFound
 
 __all__ = ["MAX_NOTE_CHARS", "AuditDesk", "Correction"]

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from callscribe.db import as_utc
 from callscribe.desk.models import CaseEventRow, CaseRow, CaseStatus, FieldFlagRow
 from callscribe.desk.models import TranscriptCorrectionRow as Fix
 from callscribe.desk.presenters import EDITABLE_FIELDS
-from callscribe.desk.store import as_utc
 
 __all__ = [
     "FREE_TEXT_FIELDS",

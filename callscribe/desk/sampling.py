@@ -19,8 +19,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from callscribe import defaults
+from callscribe.db import as_utc
 from callscribe.desk.models import AuditBatchRow, AuditItemRow, CaseRow
-from callscribe.desk.store import as_utc
 from callscribe.errors import CaseNotFound
 from callscribe.schema import CATEGORIES
 

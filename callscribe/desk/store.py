@@ -11,13 +11,14 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from callscribe.db import as_utc
 from callscribe.desk.models import (
     ACTIVE_STATUSES,
     CaseEventRow,
@@ -30,7 +31,7 @@ from callscribe.errors import CaseNotFound, CaseStateConflict, WriteBackConflict
 from callscribe.ledger import CallRow
 from callscribe.writeback.contract import CaseSubmission, StoredCase
 
-__all__ = ["EDITABLE_FIELDS", "CaseFilter", "CaseRow", "EmbeddedCaseDesk", "as_utc"]
+__all__ = ["EDITABLE_FIELDS", "CaseFilter", "CaseRow", "EmbeddedCaseDesk"]
 
 log = logging.getLogger(__name__)
 
@@ -258,17 +259,6 @@ def _detail(session: Session, row: CaseRow) -> dict[str, Any]:
     ).all()
     has_audio = session.scalar(select(CallRow.call_id).where(CallRow.call_id == row.call_id))
     return case_view(row, events, has_audio=has_audio is not None)
-
-
-def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive one is taken as UTC already (SQLite hands those back).
-
-    Bounds are converted before they reach a query because SQLite stores the wall-clock time
-    without its offset, so an aware bound in another zone would compare hours off.
-    """
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def _page(

@@ -4,13 +4,14 @@ status moves, and the call's audio (HTTP range requests, so a player can seek)."
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from callscribe.db import as_utc
 from callscribe.desk.accounts import Principal
 from callscribe.desk.models import CaseStatus
 from callscribe.desk.store import CaseFilter
@@ -48,7 +49,7 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
     except OverflowError as err:
         raise HTTPException(422, f"{name}: out of range") from err
 
