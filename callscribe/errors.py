@@ -44,6 +44,8 @@ __all__ = [
     "WriteBackError",
     "WriteBackRejected",
     "as_file_reason",
+    "error_line",
+    "one_line",
 ]
 
 
@@ -142,3 +144,16 @@ def as_file_reason(message: str, call_id: str, file_name: str) -> str:
     """
     prefix = f"call {call_id}: "
     return f"{file_name}: {message[len(prefix) :]}" if message.startswith(prefix) else message
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` with its whitespace runs collapsed, cut to ``limit`` characters with "..."."""
+    line = " ".join(text.split())
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 3] + "..."
+    return line
+
+
+def error_line(err: BaseException) -> str:
+    """An error's message on one line; its type's name when it has none."""
+    return one_line(str(err)) or type(err).__name__

@@ -21,7 +21,7 @@ from callscribe.cli.doctor_files import (
     check_free_disk,
     drop_root,
 )
-from callscribe.cli.doctor_findings import FAIL, Finding, one_line
+from callscribe.cli.doctor_findings import FAIL, Finding
 from callscribe.cli.doctor_services import (
     check_audio,
     check_case_system,
@@ -29,6 +29,7 @@ from callscribe.cli.doctor_services import (
     check_redis,
     check_store,
 )
+from callscribe.errors import error_line
 from callscribe.settings import Settings
 
 __all__ = ["Finding", "run_checks"]
@@ -68,7 +69,7 @@ def run_checks(settings: Settings, drop_folder: Path | None = None) -> Iterator[
         try:
             yield from check()
         except Exception as err:  # noqa: BLE001  (the doctor reports every failure, then goes on)
-            yield Finding(FAIL, name, f"check broke: {type(err).__name__}: {one_line(err)}")
+            yield Finding(FAIL, name, f"check broke: {type(err).__name__}: {error_line(err)}")
     places = [("disk-data", settings.data)]
     if drop_folder is not None:
         places.append(("disk-drop-folder", drop_root(drop_folder)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FAIL", "OK", "WARN", "Finding", "one_line", "size_text"]
+__all__ = ["FAIL", "OK", "WARN", "Finding", "size_text"]
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -32,8 +32,3 @@ def size_text(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
-
-
-def one_line(err: BaseException) -> str:
-    """An error's message on one line (its type's name when it has none)."""
-    return " ".join((str(err) or type(err).__name__).split())

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from callscribe.cli.doctor_findings import FAIL, OK, WARN, Finding, one_line, size_text
+from callscribe.cli.doctor_findings import FAIL, OK, WARN, Finding, size_text
+from callscribe.errors import error_line
 from callscribe.settings import Settings
 
 __all__ = [
@@ -59,7 +60,7 @@ def check_redis(settings: Settings) -> list[Finding]:
         info: dict[str, Any] = client.info()
         save = _config_value(client, "save")
     except (redis.exceptions.RedisError, OSError) as err:
-        return [Finding(FAIL, "redis", f"no answer at {_where(url)}: {one_line(err)}")]
+        return [Finding(FAIL, "redis", f"no answer at {_where(url)}: {error_line(err)}")]
     finally:
         client.close()
     role = str(info.get("role", "?"))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from callscribe.cli._common import echo_json, main, reported, settings_or_exit
+from callscribe.errors import one_line
 from callscribe.ledger import CallLedger, CallStatus
 
 if TYPE_CHECKING:
@@ -18,13 +19,6 @@ log = logging.getLogger(__name__)
 
 REASON_MAX_CHARS = 300
 """Characters of a failure's reason on a `callscribe failed` line (--json has it whole)."""
-
-
-def _one_line(text: str | None, limit: int | None = None) -> str:
-    line = " ".join((text or "unknown error").split())
-    if limit is not None and len(line) > limit:
-        line = line[: limit - 3] + "..."
-    return line
 
 
 @main.command()
@@ -50,7 +44,7 @@ def failed(as_json: bool, limit: int) -> None:
                 {
                     "call_id": r.call_id,
                     "failed_at": iso_utc(r.updated_at),
-                    "reason": _one_line(r.error),
+                    "reason": one_line(r.error or "unknown error"),
                     "attempts": r.attempts,
                 }
                 for r in records
@@ -58,7 +52,8 @@ def failed(as_json: bool, limit: int) -> None:
         )
         return
     for r in records:
-        click.echo(f"{r.call_id}\t{iso_utc(r.updated_at)}\t{_one_line(r.error, REASON_MAX_CHARS)}")
+        reason = one_line(r.error or "unknown error", REASON_MAX_CHARS)
+        click.echo(f"{r.call_id}\t{iso_utc(r.updated_at)}\t{reason}")
     click.echo(f"{len(records)} failed call(s)", err=True)
 
 

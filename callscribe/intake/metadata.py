@@ -26,7 +26,7 @@ from typing import Any
 
 from callscribe.audio.sniff import RawFormat
 from callscribe.callids import check_call_id
-from callscribe.errors import MetadataError
+from callscribe.errors import MetadataError, one_line
 from callscribe.intake.files import BAD_TEXT, display_name, lexists, open_regular
 
 __all__ = [
@@ -246,13 +246,8 @@ def normalize_metadata(metadata: dict[str, Any], what: str) -> dict[str, Any]:
     try:
         RawFormat.from_metadata(out)
     except ValueError as err:
-        raise MetadataError(f"{what}: {_one_line(str(err))}") from err
+        raise MetadataError(f"{what}: {one_line(str(err), 200)}") from err
     return out
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _is_role_pair(values: list[Any]) -> bool:

@@ -33,6 +33,7 @@ from callscribe.errors import (
     PermanentError,
     RetryableError,
     as_file_reason,
+    one_line,
 )
 from callscribe.intake.dropfolder import SAFE_NAME_MAX_BYTES, DropFolder, name_token, split_token
 from callscribe.intake.files import check_file_name, display_name
@@ -312,7 +313,12 @@ class Watcher:
         """
         original = _original(path)
         token = name_token(original)
-        note = {"reason": _one_line(reason), "call_id": call_id, "file": original, "token": token}
+        note = {
+            "reason": one_line(reason, 500),
+            "call_id": call_id,
+            "file": original,
+            "token": token,
+        }
         try:
             self.folder.finish(path, failed=True, note=note, note_kind="error", sidecar=sidecar)
         except FileNotFoundError:
@@ -353,11 +359,6 @@ def _original(path: Path) -> str:
     return split_token(path.name)[1]
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def _brief(err: BaseException) -> str:
     """An error for a log line, free of what it may carry from outside.
 
@@ -367,7 +368,7 @@ def _brief(err: BaseException) -> str:
     if isinstance(err, OSError) and not isinstance(err, RedisError):
         return err.strerror or type(err).__name__
     if isinstance(err, RedisError | RetryableError):
-        return _one_line(str(err), 200)
+        return one_line(str(err), 200)
     return type(err).__name__
 
 

@@ -38,6 +38,7 @@ from callscribe.errors import (
     PermanentError,
     QueueUnavailable,
     RetryableError,
+    error_line,
 )
 from callscribe.ledger import CallStatus
 from callscribe.observability import count_retry, observe_call_finished
@@ -239,7 +240,7 @@ def _retry_reason(exc: BaseException) -> str | None:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, AbandonedJobError):
         return "its worker stopped while it ran (killed, or out of memory)"
-    return _one_line(exc)
+    return error_line(exc)
 
 
 _RQ_SCHEDULE_RESOLUTION_S = 1
@@ -261,8 +262,3 @@ def _defer_next_retry(job: Job, retry_after: float) -> None:
     if intervals[slot] < wanted:
         intervals[slot] = wanted
         job.retry_intervals = intervals
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
