@@ -10,7 +10,12 @@ import pytest
 
 from callscribe.audio import decode_call_audio
 from callscribe.schema import Segment, Word
-from callscribe.transcribe.turns import merge_channel_segments, split_at_pauses, turn_order
+from callscribe.transcribe.turns import (
+    build_turns,
+    merge_channel_segments,
+    split_at_pauses,
+    turn_order,
+)
 from tests.conftest import CALLS
 
 STEREO = CALLS / "call_stereo8k_mulaw.wav"
@@ -61,10 +66,28 @@ def test_overlap_is_ordered_by_onset_and_same_speaker_runs_rejoin() -> None:
     assert merged[1].text == "朝阳区，三里屯。"
 
 
-def test_mono_segments_are_left_alone() -> None:
-    mono = _segment("agent", [(0.0, 1.0, "一"), (5.0, 6.0, "二")])
-    mono.speaker = None
-    assert merge_channel_segments([[mono]]) == [mono]
+def test_mono_segments_stay_apart_and_end_by_the_pause_after_them() -> None:
+    first = _segment("agent", [(0.0, 1.0, "我家住在")])
+    second = _segment("agent", [(1.2, 2.0, "朝阳区")])
+    third = _segment("agent", [(4.0, 5.0, "路灯坏了")])
+    for segment in (first, second, third):
+        segment.speaker = None
+    merged = merge_channel_segments([[third, first, second]])
+    assert [s.text for s in merged] == ["我家住在，", "朝阳区。", "路灯坏了。"]
+    assert [s.start for s in merged] == [0.0, 1.2, 4.0]
+
+
+def test_turns_without_words_are_joined_by_their_text() -> None:
+    agent = Segment(start=0.0, end=1.0, text="您好", speaker="agent", confidence=0.9)
+    more = Segment(start=1.5, end=2.0, text="请讲", speaker="agent", confidence=0.7)
+    caller = Segment(start=3.0, end=4.0, text="路灯坏了吗", speaker="caller", confidence=0.8)
+    merged = build_turns([caller, more, agent])
+    assert [(s.speaker, s.text) for s in merged] == [
+        ("agent", "您好，请讲。"),
+        ("caller", "路灯坏了吗？"),
+    ]
+    assert merged[0].confidence == 0.7 and merged[0].end == 2.0
+    assert build_turns([]) == []
 
 
 @pytest.mark.model

@@ -92,3 +92,96 @@ def test_location_data_is_read_from_jionlps_zip_when_it_is_not_unpacked(
     from_zip = gaz._beijing_lines(gaz._location_lines())
 
     assert len(from_zip) > 300 and from_zip == original
+
+
+# Places heard by sound: Whisper writes a place with other characters of (nearly) its sound.
+
+
+@pytest.mark.parametrize(
+    ("said", "district"),
+    [
+        ("我住在海电区，楼道的灯坏了。", "海淀区"),
+        ("我是封台区的，门口路灯一直不亮。", "丰台区"),
+        ("家在秘云驱，水管冻裂了。", "密云区"),
+        ("通洲去那个菜市场门口老堵车。", "通州区"),
+        ("老家是严庆的，现在公交不好坐。", "延庆区"),
+    ],
+)
+def test_homophone_districts(said: str, district: str) -> None:
+    result = _resolve(("caller", said))
+    assert result.district == district
+    assert result.confidence is not None and result.confidence["district"] < 0.95
+
+
+def test_a_district_one_sound_off_before_its_suffix() -> None:
+    result = _resolve(("caller", "我们是一区的居民，小区门口的井盖丢了。"))
+    assert result.district == "顺义区"
+    assert result.confidence is not None and result.confidence["district"] <= 0.6
+
+
+@pytest.mark.parametrize(
+    ("said", "district", "street"),
+    [
+        ("东城区东指门街道，有个井盖松了。", "东城区", "东直门街道"),
+        ("就在酒线桥那边的路口。", "朝阳区", "酒仙桥街道"),
+        ("朝阳区八一庄街道，楼下在施工。", "朝阳区", "八里庄街道"),
+    ],
+)
+def test_streets_heard_a_character_off(said: str, district: str, street: str) -> None:
+    result = _resolve(("caller", said))
+    assert (result.district, result.street) == (district, street)
+
+
+def test_a_misheard_street_suffix() -> None:
+    result = _resolve(("caller", "我家在东直门接到那边。"))
+    assert (result.district, result.street) == ("东城区", "东直门街道")
+    assert result.address is not None and result.address.startswith("东城区东直门")
+
+
+def test_a_street_heard_by_sound_establishes_the_district() -> None:
+    result = _resolve(("caller", "我在东指门街道住，暖气不热。"))
+    assert (result.district, result.street) == ("东城区", "东直门街道")
+    assert result.evidence is not None and result.evidence["district"][0].index == 0
+
+
+def test_a_street_of_another_district_is_not_taken() -> None:
+    result = _resolve(("caller", "海淀区，东指门街道附近。"))
+    assert result.district == "海淀区"
+    assert result.street is None
+
+
+def test_two_districts_as_likely_by_sound_leave_it_empty() -> None:
+    result = _resolve(("caller", "海电区还是封台区，我也说不好。"))
+    assert result.district is None
+    assert result.street is None
+    assert result.confidence is not None and result.confidence["district"] < 0.5
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "这个大型活动要先评估一下，我下午去宴请客户。",
+        "我们顺利去了医院，接到通知就回来了。",
+        "我通知去了，他们说接到电话会处理。",
+        "海边的风很大，我想去看看。",
+        "这个地区的房子都是大小区。",
+    ],
+)
+def test_ordinary_words_that_sound_like_places_are_not_places(said: str) -> None:
+    result = _resolve(("caller", said))
+    assert (result.district, result.street) == (None, None)
+
+
+def test_the_agents_read_back_raises_confidence() -> None:
+    alone = _resolve(("caller", "我是封台区的。"), ("agent", "好的，您的电话？"))
+    agreed = _resolve(("caller", "我是封台区的。"), ("agent", "丰台区是吧？"))
+    assert alone.district == agreed.district == "丰台区"
+    assert alone.confidence is not None and agreed.confidence is not None
+    assert agreed.confidence["district"] > alone.confidence["district"]
+
+
+def test_exact_names_are_surer_than_sound_alikes() -> None:
+    exact = _resolve(("caller", "我住丰台区。"))
+    heard = _resolve(("caller", "我住封台区。"))
+    assert exact.confidence is not None and heard.confidence is not None
+    assert exact.confidence["district"] > heard.confidence["district"]

@@ -211,3 +211,37 @@ def test_extract_plain_text_and_json(tmp_path: Path) -> None:
         "segment": 1, "start": 4.0, "end": 8.0,
         "text": "我叫陈晓燕，住通州区中仓街道，座机六九五四三二一零。",
     }  # fmt: skip
+
+
+def test_confidential_is_false_unless_the_caller_asks() -> None:
+    plain = extract_case_fields(
+        _transcript(("agent", "您好，北京12345。"), ("caller", "楼道里的灯坏了一个礼拜了。")),
+        llm=None,
+    )
+    assert plain.confidential is False
+    assert plain.confidence["confidential"] < 0.8
+    asked = extract_case_fields(
+        _transcript(
+            ("agent", "您好，北京12345。"),
+            ("caller", "我举报楼下的黑作坊，不要透露我的信息。"),
+        ),
+        llm=None,
+    )
+    assert asked.confidential is True
+    assert [e.segment for e in asked.evidence["confidential"]] == [1]
+
+
+def test_a_phone_the_hearings_disagree_on_is_left_empty_with_the_evidence_of_both() -> None:
+    fields = extract_case_fields(
+        _transcript(
+            ("agent", "您的联系电话？"),
+            ("caller", "一五八二二零三六六九一。"),
+            ("agent", "一五八二二零三六六九七，对吗？"),
+            ("caller", "对。"),
+        ),
+        llm=None,
+    )
+    assert fields.callback_phone is None
+    assert "callback_phone" not in fields.confirmed
+    assert fields.confidence["callback_phone"] < 0.5
+    assert [e.segment for e in fields.evidence["callback_phone"]] == [1, 2, 3]

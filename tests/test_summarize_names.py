@@ -65,3 +65,50 @@ def test_a_name_refused_in_raw_text_is_still_null() -> None:
 def test_a_gloss_that_does_not_match_the_first_character_is_not_a_name() -> None:
     result = find_caller_name(_turns((None, "您贵姓马路对面的小区电话一三九")))
     assert result is None or result.name != "马路"
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        (("agent", "您贵姓？"), ("caller", "谢谢。")),
+        (("agent", "怎么称呼您？"), ("caller", "谢谢你啊，不用了。")),
+        (("agent", "您怎么称呼？"), ("caller", "不好意思，刚才没听清。")),
+        (("caller", "麻烦你们快点来人。"),),
+    ],
+)
+def test_a_courtesy_word_is_never_a_name(pairs: tuple[tuple[Speaker | None, str], ...]) -> None:
+    result = find_caller_name(_turns(*pairs))
+    assert result is None or result.name is None
+
+
+@pytest.mark.parametrize(
+    ("pairs", "name"),
+    [
+        # 姓谢 heard as 谢谢: the agent's 谢先生 makes the surname clear.
+        ((("agent", "您贵姓？"), ("caller", "谢谢。"), ("agent", "谢先生，您的电话？")), "谢先生"),
+        # The honorific and surname said plainly, the cue around them garbled.
+        ((("agent", "您贵性？"), ("caller", "叫我孙女士吧。")), "孙女士"),
+        ((("agent", "请问怎么称呼？"), ("caller", "嗯，孙女士。")), "孙女士"),
+        # 女士 itself misheard.
+        ((("agent", "您贵姓？"), ("caller", "我姓孙，孙女事。")), "孙女士"),
+        # 我姓 misheard and the surname written with another character of its sound.
+        ((("agent", "您怎么称呼？"), ("caller", "我信中，中先生。")), "钟先生"),
+        # A gloss, also misheard, as the evidence of the surname.
+        ((("agent", "您贵姓？"), ("caller", "二东陈。")), "陈"),
+        ((("agent", "您贵姓？"), ("caller", "我姓章，李早章。")), "章"),
+        # A name spelt out character by character.
+        ((("agent", "您怎么称呼？"), ("caller", "王府的王，明天的明。")), "王明"),
+    ],
+)
+def test_names_through_recognition_errors(
+    pairs: tuple[tuple[Speaker | None, str], ...], name: str
+) -> None:
+    result = find_caller_name(_turns(*pairs))
+    assert result is not None and result.name == name
+
+
+def test_a_gloss_that_spells_another_surname_leaves_the_name_empty() -> None:
+    result = find_caller_name(_turns(("agent", "您怎么称呼？"), ("caller", "我叫张小红，立早章。")))
+    assert result is not None and result.name is None
+    assert result.confidence < 0.5
+    assert [t.index for t in result.turns] == [1]

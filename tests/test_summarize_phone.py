@@ -143,3 +143,92 @@ def test_a_landline_said_twice_without_a_pause_is_read_once() -> None:
         "69147208",
         "69147208",
     ]
+
+
+def test_repeated_digits_collapsed_in_the_callers_words_come_back_from_the_read_back() -> None:
+    result = find_callback_phone(
+        _turns(
+            ("agent", "您的联系电话？"),
+            ("caller", "一三九一一二三三三。"),
+            ("agent", "我跟您核对一下，一三九一一一二二三三三，对吗？"),
+            ("caller", "对的。"),
+        )
+    )
+    assert result is not None and result.number == "13911122333"
+    assert result.confirmed and result.confidence > 0.95
+    assert [t.index for t in result.turns] == [1, 2, 3]
+
+
+def test_a_read_back_collapsed_by_recognition_supports_the_callers_number() -> None:
+    result = find_callback_phone(
+        _turns(
+            ("caller", "电话是13800552266。"),
+            ("agent", "1380562，需要回复您吗？"),
+            ("caller", "需要。"),
+        )
+    )
+    assert result is not None and result.number is None
+    result = find_callback_phone(
+        _turns(
+            ("caller", "电话是13800552266。"),
+            ("agent", "138052266，对吗？"),
+            ("caller", "对。"),
+        )
+    )
+    assert result is not None and result.number == "13800552266"
+
+
+@pytest.mark.parametrize(
+    "read_back", ["一三九一零二二三三四五五，对吗？", "139-1022-3345-5，对吗？", "139102233455对吗"]
+)
+def test_a_twelve_digit_read_back_is_rejected_not_cut(read_back: str) -> None:
+    assert spoken_numbers(read_back) == []
+    result = find_callback_phone(
+        _turns(("caller", "一三九一零二二三三四五。"), ("agent", read_back), ("caller", "对。"))
+    )
+    assert result is not None
+    assert result.number is None
+    assert result.confidence < 0.5
+    assert [t.index for t in result.turns] == [0, 1, 2]
+
+
+def test_hearings_that_disagree_leave_the_number_empty_with_both_as_evidence() -> None:
+    result = find_callback_phone(
+        _turns(
+            ("agent", "留个电话吧。"),
+            ("caller", "幺五零幺二三四七七八九。"),
+            ("agent", "幺五零幺二三四七七八六，好的。"),
+        )
+    )
+    assert result is not None and result.number is None
+    assert result.confidence < 0.5
+    assert [t.index for t in result.turns] == [1, 2]
+
+
+def test_a_caller_confirmed_read_back_wins_over_a_garbled_hearing() -> None:
+    result = find_callback_phone(
+        _turns(
+            ("caller", "1861043752"),
+            ("agent", "18610473752，对吗？"),
+            ("caller", "对，没错。"),
+        )
+    )
+    assert result is not None and result.number == "18610473752" and result.confirmed
+
+
+def test_only_a_garbled_hearing_fills_nothing_but_keeps_the_evidence() -> None:
+    result = find_callback_phone(_turns(("agent", "电话？"), ("caller", "1391022345。")))
+    assert result is not None and result.number is None
+    assert [t.index for t in result.turns] == [1]
+
+
+@pytest.mark.parametrize(
+    ("said", "number"),
+    [
+        ("135-6007-294-1。", "13560072941"),
+        ("1-58-2233-0461", "15822330461"),
+        ("要三五要要二八六四七九", "13511286479"),
+    ],
+)
+def test_whispers_dashes_and_runs_of_yao(said: str, number: str) -> None:
+    assert [n.digits for n in spoken_numbers(said)] == [number]

@@ -148,14 +148,15 @@ def test_eval_asr_prints_each_clip_and_the_total(cli_env: CliRunner, tmp_path: P
 
 @pytest.mark.model
 def test_eval_asr_on_all_shared_clips_holds_the_documented_figure(cli_env: CliRunner) -> None:
-    """docs/benchmarks.md reports 31.76% (54/170) for the shipped defaults on these 11 clips."""
+    """Packed path, no prompt (issue 13): 33.53% (57/170) measured on these 11 clips; the
+    prompt it no longer sends scored 31.76% (54/170) here but cost accuracy on the 168-clip set."""
     result = cli_env.invoke(main, ["eval", "asr", str(SPEECH / "manifest.tsv")])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 12
     total = re.search(r"TOTAL CER ([\d.]+)% \((\d+)/170\) over 11 clips", lines[-1])
     assert total is not None, lines[-1]
-    assert int(total.group(2)) <= 56, "more than two characters worse than documented"
+    assert int(total.group(2)) <= 59, "more than two characters worse than documented"
 
 
 @pytest.mark.model

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from callscribe.audio import decode_call_audio
+from callscribe.defaults import WHISPER_PROMPT
 from callscribe.schema import CallAudio
 from callscribe.transcribe import FasterWhisperEngine
 from callscribe.transcribe.evaluate import character_errors, normalise_for_scoring
@@ -80,8 +81,9 @@ def test_speech_around_a_minute_of_non_speech_is_kept_and_nothing_added(
 def test_without_vad_the_prompt_echo_gate_still_catches_line_noise(
     base_transcriber: FasterWhisperEngine,
 ) -> None:
-    """VAD off: measured, Whisper repeats its prompt on noise; the no-speech gate drops it."""
-    no_vad = with_options(base_transcriber, vad_filter=False)
+    """VAD off, the hotline prompt set (CALLSCRIBE_PROMPT; none by default): measured, Whisper
+    repeats its prompt on noise; the no-speech gate drops it."""
+    no_vad = with_options(base_transcriber, vad_filter=False, initial_prompt=WHISPER_PROMPT)
     raw_segments, _ = no_vad._model.transcribe(
         line_noise(20.0),
         language="zh",
@@ -149,14 +151,15 @@ LOOP_SIGNALS = {
 def test_the_loop_defences_alone_empty_what_whisper_loops_on(
     base_transcriber: FasterWhisperEngine, signal: str
 ) -> None:
-    """VAD, prompt and temperature fallback off: measured, the base model loops on these
-    (小小小…, 阿翁，阿翁，…, 你别忘了 in segment after segment); the loop detector and the
-    repeated-segment rule are then all that stands between it and the transcript."""
+    """VAD, prompt and temperature fallback off: measured, the base model writes text on these
+    (在那里,在那里,… on hiss and line noise; 你不认识 on each window of digital zeros); the loop
+    detector, the repeated-segment rule and the digital-silence floor are then all that stands
+    between it and the transcript."""
     bare = with_options(base_transcriber, vad_filter=False, initial_prompt=None, temperature=(0.0,))
     samples = LOOP_SIGNALS[signal]()
-    raw = [to_simplified(r.text) for r in bare.decode_channel(samples, None)]
-    in_one = any(is_repetition_loop(text) for text in raw)
-    across = len(raw) >= 4 and len(set(raw)) <= len(raw) / 2
-    assert in_one or across, f"Whisper did not loop on {signal}: {raw}"
+    raw = [to_simplified(r.text) for r in bare.decode_window(samples)]
+    assert raw, f"Whisper wrote nothing on {signal}: the test proves nothing"
+    if signal != "digital_zeros":
+        assert any(is_repetition_loop(text) for text in raw), f"no loop on {signal}: {raw}"
     transcript = bare.transcribe(call_of(samples))
     assert transcript.segments == [], f"Whisper said {raw[:3]}…, we kept {transcript.text!r}"

@@ -20,6 +20,7 @@ from callscribe.transcribe.postprocess import (
     repair_broken_punctuation,
     strip_hallucinations,
     to_simplified,
+    trim_loop_tail,
     words_of_text,
 )
 from callscribe.transcribe.prompt import DEFAULT_PROMPT, build_initial_prompt, read_vocabulary
@@ -114,6 +115,60 @@ def test_loop_tail_after_real_speech_is_collapsed() -> None:
     text = "楼上漏水已经三天了，" + "麻烦您" * 6
     out = collapse_repetitions(text)
     assert out == "楼上漏水已经三天了，麻烦您麻烦您"
+
+
+def test_a_loop_at_the_end_of_a_turn_is_cut_and_the_sentence_kept() -> None:
+    # The case: the caller's sentence carried the category, the loop took the window.
+    text = "我想咨询一下燃气的服务" + "务" * 40
+    assert not is_repetition_loop(text)
+    segment = clean_segment(raw(text), "caller", **GATES)
+    assert segment is not None
+    assert segment.text == "我想咨询一下燃气的服务。"
+    unit_loop = "楼上漏水已经三天了，" + "麻烦您，" * 12
+    assert is_repetition_loop(unit_loop) is False
+    assert trim_loop_tail(unit_loop) == "楼上漏水已经三天了，麻烦您"
+    # A broken-off last repeat is part of the loop, not words after it.
+    assert (
+        trim_loop_tail("楼上漏水已经三天了" + "麻烦您" * 6 + "麻烦") == "楼上漏水已经三天了麻烦您"
+    )
+
+
+def test_a_loop_from_the_start_is_dropped_whole() -> None:
+    for loop in ("服务" * 12, "嗯，" + "我们会尽快处理" * 8, "好的" + "务" * 30):
+        assert is_repetition_loop(loop), loop
+        assert clean_segment(raw(loop), "caller", **GATES) is None
+    # A loop at the start with a real sentence after it keeps the sentence.
+    lead = "嗯" * 9 + "，我家楼上漏水已经三天了，一直没人管，物业也不接电话"
+    assert not is_repetition_loop(lead)
+    segment = clean_segment(raw(lead), "caller", **GATES)
+    assert (
+        segment is not None
+        and segment.text == "嗯嗯，我家楼上漏水已经三天了，一直没人管，物业也不接电话。"
+    )
+
+
+def test_words_and_end_of_a_cut_loop_tail_follow_the_text() -> None:
+    words = _words("我想", "咨询", "一下", "服务", *["务"] * 20)
+    segment = clean_segment(
+        RawSegment(0.0, 24.0, "".join(w.word for w in words), -0.3, 0.01, words=words),
+        "caller",
+        **GATES,
+    )
+    assert segment is not None and segment.words is not None
+    assert segment.text == "我想咨询一下服务。"
+    assert [w.word for w in segment.words] == ["我想", "咨询", "一下", "服务"]
+    assert segment.end == 3.5
+    assert all(segment.start <= w.start and w.end <= segment.end for w in segment.words)
+    # A loop in the middle keeps what follows it, and the segment's end.
+    middle = _words("我家楼上", *["漏水"] * 6, "已经", "三天", "了")
+    kept = clean_segment(
+        RawSegment(0.0, 10.0, "".join(w.word for w in middle), -0.3, 0.01, words=middle),
+        None,
+        **GATES,
+    )
+    assert kept is not None and kept.words is not None
+    assert kept.text == "我家楼上漏水漏水已经三天了。" and kept.end == 10.0
+    assert [w.word for w in kept.words] == ["我家楼上", "漏水", "漏水", "已经", "三天", "了"]
 
 
 def test_broken_comma_is_repaired_without_touching_characters() -> None:

@@ -1,8 +1,8 @@
-"""Measurement commands: eval fields, eval asr, eval desk, eval qa, bench."""
+"""Measurement commands: eval fields, eval e2e, eval asr, eval desk, eval qa, bench."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from callscribe.cli._common import echo_json, main, reported, settings_or_exit
+from callscribe.cli.measure_e2e import eval_e2e
 
 
 @main.group(name="eval")
@@ -17,13 +18,20 @@ def eval_group() -> None:
     """Measure the stages against labelled data."""
 
 
+eval_group.add_command(eval_e2e)
+
+
 @eval_group.command(name="fields")
 @click.argument("labelled", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print accuracy, misses and latency as JSON.")
 @click.option("--misses", is_flag=True, help="List each wrong value.")
 def eval_fields(labelled: Path, as_json: bool, misses: bool) -> None:
-    """Per-field accuracy of the field extractor on LABELLED.jsonl (see summarize/evaluate.py)."""
-    from callscribe.summarize.evaluate import evaluate, load_labelled, report
+    """Per-field accuracy of the field extractor on LABELLED.jsonl (see summarize/evaluate.py).
+
+    Entity fields (name, phone, places) add precision (right among filled) and recall (right
+    among labelled).
+    """
+    from callscribe.summarize.evaluate import evaluate, format_field_lines, load_labelled, report
     from callscribe.summarize.fields import extract_case_fields, warm_up
 
     with reported():
@@ -34,10 +42,8 @@ def eval_fields(labelled: Path, as_json: bool, misses: bool) -> None:
         echo_json(result)
         return
     click.echo(f"{result['calls']} calls from {labelled.name}")
-    for name, score in result["fields"].items():
-        click.echo(f"  {name:<16} {score['accuracy']:7.1%}  ({score['correct']}/{score['total']})")
-        for miss in score["misses"] if misses else []:
-            click.echo(f"      {miss['id']}: expected {miss['expected']!r}, got {miss['got']!r}")
+    for line in format_field_lines(result["fields"], misses=misses):
+        click.echo(line)
     lat = result["latency_ms"]
     click.echo(
         f"  latency per call: mean {lat['mean']} ms, p95 {lat['p95']} ms, max {lat['max']} ms"
@@ -208,15 +214,111 @@ class _QaScore:
         }
 
 
-@main.command()
-@click.argument(
-    "manifest", type=click.Path(path_type=Path), default=Path("fixtures/speech/manifest.tsv")
-)
-@click.option("--engine", "engines", multiple=True, help="Engines to run (default both).")
-def bench(manifest: Path, engines: tuple[str, ...]) -> None:
-    """Speed, real-time factor and peak memory of faster-whisper vs the openai reference engine."""
-    from callscribe.transcribe.bench import ENGINES, format_bench, run_bench
+BUNDLED_CLIPS = Path("fixtures/speech/manifest.tsv")
 
-    with reported():
-        results = run_bench(manifest, engines or ENGINES)
-    click.echo(format_bench(results))
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--engine",
+    "engines",
+    multiple=True,
+    help="Compare callscribe's two engines on MANIFEST's clips (default both).",
+)
+@click.option(
+    "--calls",
+    default="clips,72s,3min",
+    show_default=True,
+    help="Materials: clips (each its own call), 72s, 3min, 30min (built two-channel calls).",
+)
+@click.option(
+    "--paths",
+    default="shipped,plain,batched,openai-whisper",
+    show_default=True,
+    help="Paths: shipped (callscribe), plain and batched (faster-whisper), openai-whisper.",
+)
+@click.option(
+    "--clips",
+    "clips_manifest",
+    type=click.Path(path_type=Path),
+    default=BUNDLED_CLIPS,
+    show_default=True,
+    help="The labelled clips the materials are built from.",
+)
+@click.option("--worker", is_flag=True, help="Measure warm workers instead (takes minutes).")
+@click.option(
+    "--worker-configs",
+    default="1x2,2x1",
+    show_default=True,
+    help="With --worker: WORKERSxTHREADS, comma-separated.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="With --worker: built 72 s calls queued at once for calls per hour.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench(
+    manifest: Path | None,
+    engines: tuple[str, ...],
+    calls: str,
+    paths: str,
+    clips_manifest: Path,
+    worker: bool,
+    worker_configs: str,
+    batch: int,
+    as_json: bool,
+) -> None:
+    """Speed, real-time factor, peak memory and CER against what a user would run instead.
+
+    Runs callscribe's transcription and its peers (faster-whisper's plain and batched
+    `transcribe`, stock openai-whisper, all on the mono mix and the same weights) on the
+    labelled clips and on two-channel 8 kHz calls built from them, each in a fresh process,
+    in one run. With MANIFEST (or --engine): callscribe's two engines on MANIFEST's clips.
+    With --worker: warm workers on a private Redis, enqueue to done and calls per hour.
+    """
+    import tempfile
+
+    if manifest is not None or engines:
+        from callscribe.transcribe.bench import ENGINES, format_bench, run_bench
+
+        with reported():
+            engine_results = run_bench(manifest or clips_manifest, engines or ENGINES)
+        if as_json:
+            echo_json([{**asdict(r), "rtf": round(r.rtf, 4)} for r in engine_results])
+            return
+        click.echo(format_bench(engine_results))
+        return
+    if worker:
+        from callscribe.cli.bench_worker import format_worker_runs, parse_configs, run_worker_bench
+
+        settings = settings_or_exit()
+        with reported():
+            runs = run_worker_bench(settings, clips_manifest, parse_configs(worker_configs), batch)
+        if as_json:
+            echo_json([run.to_dict() for run in runs])
+            return
+        click.echo(format_worker_runs(runs))
+        return
+    from callscribe.transcribe.bench import format_paths, prepare_materials, run_paths
+
+    with reported(), tempfile.TemporaryDirectory(prefix="callscribe-bench-") as tmp:
+        materials = prepare_materials(clips_manifest, _names(calls), Path(tmp))
+        results, failures = run_paths(materials, _names(paths), Path(tmp))
+    if as_json:
+        echo_json(
+            {
+                "results": [r.to_dict() for r in results],
+                "failures": [asdict(f) for f in failures],
+            }
+        )
+    else:
+        click.echo(format_paths(results, failures))
+    if failures:
+        raise click.ClickException(f"{len(failures)} path run(s) failed")

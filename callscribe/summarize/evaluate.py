@@ -11,6 +11,12 @@ A label may be a list of acceptable values. Fields without a label are not score
 means "nothing should be filled" except for needs_callback and confidential, where null means
 "not discussed" and is not scored. Names compare after removing honorifics (先生/女士/阿姨…)
 unless the label itself has one.
+
+Entity fields (name, phone, places, address) also get precision and recall: a wrong value that
+was filled in costs an operator a wasted dispatch, an empty one only a question, so the two
+are reported apart. Precision is right filled values over filled values (a value filled where
+the label is null counts as filled and wrong); recall is right filled values over labels that
+are not null.
 """
 
 from __future__ import annotations
@@ -27,11 +33,16 @@ from callscribe.schema import CaseFields, Segment, Transcript
 from callscribe.summarize.names import strip_honorific
 
 __all__ = [
+    "ENTITY_FIELDS",
+    "SCORED",
     "TUNING_SETS",
     "FieldScore",
     "LabelledCall",
     "evaluate",
+    "field_report",
+    "format_field_lines",
     "load_labelled",
+    "score_call",
     "transcript_from_turns",
 ]
 
@@ -45,9 +56,11 @@ TUNING_SETS = (
 )  # fmt: skip
 
 SCORED = (
-    "caller_name", "callback_phone", "district", "street", "community", "appeal_type",
-    "category", "urgency", "needs_callback", "confidential",
+    "caller_name", "callback_phone", "district", "street", "community", "address",
+    "appeal_type", "category", "urgency", "needs_callback", "confidential",
 )  # fmt: skip
+ENTITY_FIELDS = ("caller_name", "callback_phone", "district", "street", "community", "address")
+"""Fields scored with precision and recall as well as accuracy."""
 _NULL_NOT_SCORED = ("needs_callback", "confidential")
 _SECONDS_PER_TURN = 4.0
 
@@ -61,13 +74,36 @@ class LabelledCall:
 
 @dataclass
 class FieldScore:
+    """One field's counts over the scored calls.
+
+    Attributes:
+        correct: calls whose value matches the label (an empty value matches a null label).
+        total: calls with a scored label.
+        filled: calls where the extractor filled a value (not None).
+        filled_correct: filled values that match the label.
+        labelled: calls whose label is not null.
+    """
+
     correct: int = 0
     total: int = 0
     misses: list[tuple[str, Any, Any]] = field(default_factory=list)
+    filled: int = 0
+    filled_correct: int = 0
+    labelled: int = 0
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
+
+    @property
+    def precision(self) -> float | None:
+        """Right filled values over filled values; None when nothing was filled."""
+        return self.filled_correct / self.filled if self.filled else None
+
+    @property
+    def recall(self) -> float | None:
+        """Right filled values over non-null labels; None when no label is non-null."""
+        return self.filled_correct / self.labelled if self.labelled else None
 
 
 def transcript_from_turns(turns: list[list[Any]]) -> Transcript:
@@ -119,30 +155,69 @@ def _matches(name: str, expected: Any, got: Any) -> bool:
     return False
 
 
+def score_call(
+    scores: dict[str, FieldScore], call_id: str, labels: dict[str, Any], fields: CaseFields
+) -> None:
+    """Add one call's extracted ``fields``, scored against its ``labels``, to ``scores``."""
+    for name in SCORED:
+        if name not in labels:
+            continue
+        expected = labels[name]
+        if expected is None and name in _NULL_NOT_SCORED:
+            continue
+        score = scores.setdefault(name, FieldScore())
+        score.total += 1
+        got = getattr(fields, name)
+        right = _matches(name, expected, got)
+        if right:
+            score.correct += 1
+        else:
+            score.misses.append((call_id, expected, got))
+        if got is not None:
+            score.filled += 1
+            score.filled_correct += int(right)
+        if expected is not None:
+            score.labelled += 1
+
+
 def evaluate(
     calls: list[LabelledCall], extract: Callable[[Transcript], CaseFields]
 ) -> tuple[dict[str, FieldScore], list[float]]:
     """Score ``extract`` on ``calls``; also returns each call's extraction time in ms."""
-    scores = {name: FieldScore() for name in SCORED}
+    scores: dict[str, FieldScore] = {}
     latencies = []
     for call in calls:
         started = time.perf_counter()
         fields = extract(call.transcript)
         latencies.append((time.perf_counter() - started) * 1e3)
-        for name in SCORED:
-            if name not in call.labels:
-                continue
-            expected = call.labels[name]
-            if expected is None and name in _NULL_NOT_SCORED:
-                continue
-            score = scores[name]
-            score.total += 1
-            got = getattr(fields, name)
-            if _matches(name, expected, got):
-                score.correct += 1
-            else:
-                score.misses.append((call.id, expected, got))
-    return {k: v for k, v in scores.items() if v.total}, latencies
+        score_call(scores, call.id, call.labels, fields)
+    return {name: scores[name] for name in SCORED if name in scores}, latencies
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def field_report(scores: dict[str, FieldScore]) -> dict[str, dict[str, Any]]:
+    """JSON-ready per-field figures; entity fields add precision and recall with their counts."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, s in scores.items():
+        entry: dict[str, Any] = {
+            "accuracy": round(s.accuracy, 4),
+            "correct": s.correct,
+            "total": s.total,
+        }
+        if name in ENTITY_FIELDS:
+            entry.update(
+                precision=_ratio(s.precision),
+                recall=_ratio(s.recall),
+                filled=s.filled,
+                filled_correct=s.filled_correct,
+                labelled=s.labelled,
+            )
+        entry["misses"] = [{"id": i, "expected": e, "got": g} for i, e, g in s.misses]
+        out[name] = entry
+    return out
 
 
 def report(scores: dict[str, FieldScore], latencies: list[float]) -> dict[str, Any]:
@@ -154,15 +229,7 @@ def report(scores: dict[str, FieldScore], latencies: list[float]) -> dict[str, A
 
     return {
         "calls": len(latencies),
-        "fields": {
-            name: {
-                "accuracy": round(s.accuracy, 4),
-                "correct": s.correct,
-                "total": s.total,
-                "misses": [{"id": i, "expected": e, "got": g} for i, e, g in s.misses],
-            }
-            for name, s in scores.items()
-        },
+        "fields": field_report(scores),
         "latency_ms": {
             "mean": round(sum(ordered) / len(ordered), 2) if ordered else 0.0,
             "p50": pct(0.5),
@@ -170,3 +237,29 @@ def report(scores: dict[str, FieldScore], latencies: list[float]) -> dict[str, A
             "max": round(ordered[-1], 2) if ordered else 0.0,
         },
     }
+
+
+def _percent(value: float | None) -> str:
+    return "     -" if value is None else f"{value:6.1%}"
+
+
+def format_field_lines(fields: dict[str, dict[str, Any]], *, misses: bool = False) -> list[str]:
+    """The per-field lines of ``eval fields`` from :func:`field_report`'s figures.
+
+    Accuracy first, then precision and recall for the entity fields; ``misses`` adds each
+    wrong value under its field.
+    """
+    lines = []
+    for name, score in fields.items():
+        line = f"  {name:<16} {score['accuracy']:7.1%}  ({score['correct']}/{score['total']})"
+        if "precision" in score:
+            line = (
+                f"{line:<38} precision {_percent(score['precision'])} "
+                f"({score['filled_correct']}/{score['filled']})"
+                f"  recall {_percent(score['recall'])} "
+                f"({score['filled_correct']}/{score['labelled']})"
+            )
+        lines.append(line)
+        for miss in score["misses"] if misses else []:
+            lines.append(f"      {miss['id']}: expected {miss['expected']!r}, got {miss['got']!r}")
+    return lines

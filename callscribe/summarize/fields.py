@@ -32,6 +32,8 @@ __all__ = ["extract_case_fields", "extract_offline", "warm_up"]
 
 log = logging.getLogger(__name__)
 
+_UNASKED_CONFIDENCE = 0.6
+
 
 def warm_up() -> None:
     """Load the rules, the gazetteer, jieba and the appeal model now, so the first call is fast."""
@@ -55,7 +57,7 @@ def extract_offline(transcript: Transcript) -> CaseFields:
     if phone is not None:
         fields.callback_phone = phone.number
         cite(fields, "callback_phone", phone.turns, phone.confidence)
-        if phone.confirmed:
+        if phone.confirmed and phone.number:
             fields.confirmed.append("callback_phone")
     name = find_caller_name(turns)
     if name is not None:
@@ -83,6 +85,10 @@ def extract_offline(transcript: Transcript) -> CaseFields:
     for flag, (value, flag_turns) in flags.items():
         setattr(fields, flag, value)
         cite(fields, flag, flag_turns, 0.8)
+    if fields.confidential is None:
+        # Confidentiality is the caller's to ask for: a call that never asks is not confidential.
+        fields.confidential = False
+        cite(fields, "confidential", [], _UNASKED_CONFIDENCE)
     caller_turns = [t for t in turns if t.from_caller]
     fields.title = write_title(fields, turns)
     fields.summary = write_summary(fields, turns)

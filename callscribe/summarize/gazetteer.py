@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 from callscribe.errors import ConfigurationError
+from callscribe.summarize.phonetic import keys_of
 from callscribe.summarize.rules import load_rules
 
-__all__ = ["Gazetteer", "Place", "gazetteer"]
+__all__ = ["Gazetteer", "Place", "SoundIndex", "gazetteer", "sound_index"]
 
 PlaceKind = Literal["district", "street", "community"]
 
@@ -147,3 +148,60 @@ def _prefer_streets(gaz: Gazetteer) -> None:
         streets = {p.district for p in places if p.kind == "street"}
         if streets:
             gaz.keys[key] = [p for p in places if p.kind != "community" or p.district in streets]
+
+
+Sound = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SoundIndex:
+    """The gazetteer by sound (normalised pinyin keys, see :mod:`phonetic`).
+
+    Attributes:
+        names: the sound of every key of three characters or more -> the places it names.
+            Two-character keys (海淀, 望京) are left out: by sound alone they are ordinary words
+            too often (大兴/大型, 平谷/评估); said with their suffix they are three long.
+        heads: the first two syllables of those keys -> their lengths, longest first, so a
+            scan of a text looks up one pair per character.
+        district_stems: syllable count -> (stem sound, district) for 海淀 of 海淀区 and so on.
+        street_stems: syllable count -> (stem sound, street places) for 东直门 of 东直门街道.
+    """
+
+    names: dict[Sound, list[Place]]
+    heads: dict[tuple[str, str], list[int]]
+    district_stems: dict[int, list[tuple[Sound, str]]]
+    street_stems: dict[int, list[tuple[Sound, tuple[Place, ...]]]]
+
+
+@functools.cache
+def sound_index() -> SoundIndex:
+    """Build the sound index of :func:`gazetteer` once per process."""
+    gaz = gazetteer()
+    names: dict[Sound, list[Place]] = {}
+    heads: dict[tuple[str, str], set[int]] = {}
+    for key, places in gaz.keys.items():
+        if len(key) < 3:
+            continue
+        for sound in keys_of(key):
+            bucket = names.setdefault(sound, [])
+            bucket.extend(p for p in places if p not in bucket)
+            heads.setdefault((sound[0], sound[1]), set()).add(len(sound))
+    district_stems: dict[int, list[tuple[Sound, str]]] = {}
+    for district in gaz.districts:
+        for sound in keys_of(district[:-1]):
+            district_stems.setdefault(len(sound), []).append((sound, district))
+    suffixes = list(load_rules("address")["street_suffixes"])
+    street_stems: dict[int, list[tuple[Sound, tuple[Place, ...]]]] = {}
+    for street, districts in gaz.streets.items():
+        stem = _strip_suffix(street, suffixes)
+        if stem == street:
+            continue
+        units = tuple(Place("street", street, d, street, exact=False) for d in districts)
+        for sound in keys_of(stem):
+            street_stems.setdefault(len(sound), []).append((sound, units))
+    return SoundIndex(
+        names,
+        {head: sorted(lengths, reverse=True) for head, lengths in heads.items()},
+        district_stems,
+        street_stems,
+    )

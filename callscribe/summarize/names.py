@@ -15,6 +15,14 @@ from importlib import resources
 
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.gazetteer import gazetteer
+from callscribe.summarize.name_sounds import (
+    asks_surname,
+    gloss_surname,
+    heard_honorific,
+    homophone_surname,
+    is_courtesy,
+    misheard_cue_ends,
+)
 from callscribe.summarize.rules import load_rules
 
 __all__ = ["NameResult", "find_caller_name", "strip_honorific"]
@@ -117,8 +125,10 @@ def _full_name_at(text: str, pos: int) -> str | None:
     rest = text[pos:]
     whole = _CJK_RUN.match(rest)
     if whole and len(surname) + 1 <= len(whole.group()) <= len(surname) + 2:
-        if not any(ch in rules.stops for ch in whole.group()[len(surname) :]):
-            return whole.group()
+        said = whole.group()
+        if not any(ch in rules.stops for ch in said[len(surname) :]):
+            heard = is_courtesy(said) or heard_honorific(said, len(surname))
+            return None if heard else said
     words: list[str] = _jieba().lcut(rest[:8])  # type: ignore[attr-defined]
     name = ""
     for word in words:
@@ -139,19 +149,31 @@ def _full_name_at(text: str, pos: int) -> str | None:
     if len(name) == len(surname) + 2 and rest[len(name) : len(name) + 2].endswith(surname):
         # 冯丽二马冯: the gloss 二马冯 (冯 = 二 + 马) began inside the three characters.
         name = name[:-1]
+    return name if _could_be_name(name, surname) else None
+
+
+def _could_be_name(name: str, surname: str) -> bool:
+    """Not a stop word after the surname, a courtesy word (谢谢) or a heard honorific (孙女事)."""
+    rules = _rules()
     given = name[len(surname) :]
-    if not given or any(ch in rules.stops for ch in given[:1]):
-        return None
-    if any(h in name for h in rules.honorifics) or not re.fullmatch(r"[\u4e00-\u9fff]+", name):
-        return None
-    return name
+    if not given or any(ch in rules.stops for ch in given[:1]) or is_courtesy(name):
+        return False
+    if heard_honorific(name, len(surname)):
+        return False
+    return not any(h in name for h in rules.honorifics) and bool(
+        re.fullmatch(r"[\u4e00-\u9fff]+", name)
+    )
 
 
 def _asked_name(turns: list[Turn], turn: Turn) -> bool:
     if turn.index == 0:
         return False
     before = turns[turn.index - 1]
-    return before.speaker == "agent" and any(q in before.text for q in _rules().questions)
+    return before.speaker == "agent" and _asks_name(before.text)
+
+
+def _asks_name(text: str) -> bool:
+    return any(q in text for q in _rules().questions) or asks_surname(text)
 
 
 def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]]:
@@ -163,6 +185,10 @@ def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]
         for honorific, gender in rules.honorifics.items():
             if gender and surname + honorific in turn.text:
                 return gender, [turn]
+    for turn in said:
+        heard = _heard_gender(surname, turn.text)
+        if heard:
+            return heard, [turn]
     for turn in turns:
         if not turn.from_caller:
             continue
@@ -216,6 +242,9 @@ def _said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None, b
         full = _full_name_clause(text, cued[1])
         if full:
             return full, None, cued[2]
+    spelled = _spelled_name(text) if asked and not cued[0] else None
+    if spelled and spelled.startswith(cued[1] or spelled[0]):
+        return spelled, None, True
     if cued[0] or cued[1]:
         return cued
     if asked:
@@ -236,12 +265,19 @@ def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
             surname = _surname_at(text, match.end())
             if surname and not _someone_else(text, match.start(), match.end() + len(surname)):
                 return None, surname, cue != "姓" or asked
+    for pos in misheard_cue_ends(text):
+        surname = _heard_surname(text, pos)
+        if surname:
+            return None, surname, True
     for explanation in rules.explanations:
         at = text.find(explanation)
         if at >= 0:
             surname = _surname_at(text, at + len(explanation))
             if surname:
                 return None, surname, asked
+    gloss = gloss_surname(text)
+    if gloss is not None:
+        return None, gloss[0], asked
     return None, None, False
 
 
@@ -283,6 +319,8 @@ def _addressed_as(text: str) -> str | None:
         after = text[pos + len(surname) :]
         if any(after.startswith(h) for h in _rules().honorifics if _rules().honorifics[h]):
             return surname
+        if heard_honorific(text, pos + len(surname)) and not is_courtesy(text[pos:]):
+            return surname
         if text[pos - 1 : pos] in ("老", "小") and text[pos - 3 : pos - 1] == "叫我":
             return surname
     return None
@@ -294,7 +332,7 @@ def _bare_answer(head: str) -> tuple[str | None, str | None]:
     if name and (len(head) <= len(name) + 2 or head[len(name) : len(name) + 1] in _CLOSERS):
         return name, None
     surname = _surname_at(head, 0)
-    if surname is None:
+    if surname is None or is_courtesy(head):
         return None, None
     after = head[len(surname) : len(surname) + 1]
     if not after or not "\u4e00" <= after <= "\u9fff":
@@ -305,6 +343,25 @@ def _bare_answer(head: str) -> tuple[str | None, str | None]:
 
 
 def find_caller_name(turns: list[Turn]) -> NameResult | None:
+    """The caller's name (see :func:`_find_name`), unless a surname gloss in the turn it came
+    from spells another surname (张李强，李早张: 立早章): then no name, a low confidence, and
+    that turn as evidence for the operator."""
+    result = _find_name(turns)
+    if result is None or not result.name:
+        return result
+    for turn in result.turns:
+        if not turn.from_caller:
+            continue
+        gloss = gloss_surname(turn.text)
+        if gloss is not None and not result.name.startswith(gloss[0]):
+            return NameResult(None, result.turns, _CONFLICT_CONFIDENCE)
+    return result
+
+
+_CONFLICT_CONFIDENCE = 0.2
+
+
+def _find_name(turns: list[Turn]) -> NameResult | None:
     """The caller's name, None-valued when they declined, or None when the call never says.
 
     A name the caller gives as their own (我叫…, the answer to 您贵姓) wins; one that only
@@ -329,8 +386,75 @@ def find_caller_name(turns: list[Turn]) -> NameResult | None:
     if weak_full is not None and not strong:
         return weak_full
     if surname is None:
+        surname, source = _agent_addressed(turns)
+    if surname is None:
         return None
     gender, gender_turns = _gender_for(surname, turns)
     if gender is None:
         return NameResult(surname, source, 0.7)
     return NameResult(surname + gender, source + gender_turns, 0.85)
+
+
+def _heard_surname(text: str, pos: int) -> str | None:
+    """The surname after a misheard 我姓 (我心前，前先生): one from the list, or a character
+    that sounds like one when the caller repeats it before an honorific in the same turn."""
+    surname = _surname_at(text, pos)
+    if surname and not is_courtesy(text[pos:]):
+        return surname
+    if pos >= len(text):
+        return None
+    heard = text[pos]
+    for at in range(pos + 1, len(text) - 1):
+        if text[at] == heard and heard_honorific(text, at + 1):
+            return homophone_surname(heard)
+    return None
+
+
+def _heard_gender(surname: str, text: str) -> str | None:
+    """孙女师, 前先生: the surname (or a character that sounds like it) and a heard honorific."""
+    if len(surname) != 1:
+        return None
+    for pos, ch in enumerate(text):
+        if ch == surname or homophone_surname(ch) == surname:
+            honorific = heard_honorific(text, pos + 1)
+            if honorific:
+                return honorific
+    return None
+
+
+def _agent_addressed(turns: list[Turn]) -> tuple[str | None, list[Turn]]:
+    """The surname the agent calls the caller by (杨先生，电话多少？) once the name was asked:
+    what the agent heard is a second hearing when the caller's own words were garbled."""
+    asked = False
+    for turn in turns:
+        if turn.speaker != "agent":
+            continue
+        asked = asked or _asks_name(turn.text)
+        if not asked:
+            continue
+        for pos in range(len(turn.text)):
+            surname = _surname_at(turn.text, pos)
+            if surname and heard_honorific(turn.text, pos + len(surname)):
+                return surname, [turn]
+    return None, []
+
+
+_SELF_GLOSS = re.compile(r"(?P<word>[\u4e00-\u9fff]{2,3}?)的(?P<ch>[\u4e00-\u9fff])")
+
+
+def _spelled_name(text: str) -> str | None:
+    """A name spelt character by character (郑州的郑，伟大的伟): the whole name when the word
+    before each 的 holds the character after it and the first character is a surname."""
+    chars: list[str] = []
+    end = -1
+    for match in _SELF_GLOSS.finditer(text):
+        if match.group("ch") not in match.group("word"):
+            continue
+        if chars and text[end : match.start()].strip(_CLOSERS):
+            break
+        chars.append(match.group("ch"))
+        end = match.end()
+    name = "".join(chars)
+    if 2 <= len(name) <= 3 and _surname_at(name, 0) and not is_courtesy(name):
+        return name
+    return None

@@ -19,11 +19,19 @@ import re
 from dataclasses import dataclass, field
 
 from callscribe.summarize.dialogue import Turn
+from callscribe.summarize.readback import CONFLICT_CONFIDENCE, Hearing, ReadBack, settle
 from callscribe.summarize.rules import load_rules
 
 __all__ = ["PhoneResult", "find_callback_phone", "spoken_numbers"]
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
+_DASHES = ("-", "—", "－")
+_WORD_DIGITS = "一两"
+"""Digit words that also begin ordinary words (一直, 两天): a mobile number running into one
+(一三八一二三四五六七八一直打不通) ends before it; any other extra digit rejects the number."""
+_ANSWER_CHARS = "对吗吧呢啊是嘛"
+_MIN_HEARING = 7
+"""Fewer digits than this are no hearing of a callback number (a house number, a price)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,9 @@ class SpokenNumber:
 
 @dataclass
 class PhoneResult:
-    """The chosen callback number and why."""
+    """The chosen callback number (None: the hearings disagree) and why."""
 
-    number: str
+    number: str | None
     turns: list[Turn]
     confidence: float
     confirmed: bool = False
@@ -92,8 +100,12 @@ def _groups(text: str, grammar: _Grammar) -> list[_Group]:
     digits: list[str] = []
     for pos, ch in enumerate([*text, "\0"]):
         digit = grammar.digit_of.get(ch)
-        if digit is None and pos + 1 < len(text) and text[pos + 1] in grammar.digit_of:
-            digit = grammar.weak_digit_of.get(ch)
+        if digit is None and ch in grammar.weak_digit_of:
+            after = pos + 1
+            while after < len(text) and text[after] in grammar.weak_digit_of:
+                after += 1
+            if after < len(text) and text[after] in grammar.digit_of:
+                digit = grammar.weak_digit_of[ch]
         if digit is not None:
             if start < 0:
                 start = pos
@@ -127,12 +139,14 @@ def _valid(digits: str) -> str | None:
     return None
 
 
-def _numbers_in_chain(chain: list[_Group]) -> list[SpokenNumber]:
+def _numbers_in_chain(chain: list[_Group], text: str) -> list[SpokenNumber]:
     """The numbers in one chain of joined digit groups.
 
-    A number ends where a group ends when it can; a run of more digits than one number holds
-    (a caller's number and the agent's read-back said without a pause, as raw Whisper text
-    has them: 一三九一一零二七七五八一三九…) is cut after the first full mobile number and read on.
+    A number ends where a group ends when it can. A run of two numbers said without a pause (a
+    caller's number and the agent's read-back, as raw Whisper text has them:
+    一三九一一零二七七五八一三九…) is read as both. A mobile number running into an ordinary word
+    (…六七八一直打不通) is cut before the word and marked ``trimmed``; any other run longer than
+    a number (a 12-digit read-back) is no number at all: never cut to fit.
     """
     digits = "".join(g.digits for g in chain)
     where = [g.start + k for g in chain for k in range(len(g.digits))]
@@ -148,7 +162,10 @@ def _numbers_in_chain(chain: list[_Group]) -> list[SpokenNumber]:
                     best = (end, value)
         trimmed = False
         if best is None and _MOBILE.match(digits, i) and i + 11 < len(digits):
-            best, trimmed = (i + 11, digits[i : i + 11]), True
+            if len(digits) - (i + 11) >= _MIN_HEARING:
+                best = (i + 11, digits[i : i + 11])
+            elif _runs_into_word(text, where[i + 11], chain[-1].end):
+                best, trimmed = (i + 11, digits[i : i + 11]), True
         landline = digits[i : i + 8]
         if best is None and _valid(landline) and digits[i + 8 : i + 16] == landline:
             best = (i + 8, landline)
@@ -156,20 +173,38 @@ def _numbers_in_chain(chain: list[_Group]) -> list[SpokenNumber]:
             i = next((b for b in bounds if b > i), len(digits))
             continue
         end, value = best
-        if trimmed and _MOBILE.match(digits, end) and end + 11 <= len(digits):
-            trimmed = False
+        if not trimmed and 0 < len(digits) - end < _MIN_HEARING:
+            break
         found.append(SpokenNumber(value, where[i], where[end - 1] + 1, trimmed=trimmed))
         i = end
     return found
 
 
+def _runs_into_word(text: str, extra: int, chain_end: int) -> bool:
+    """The digits from ``extra`` to the chain's end begin an ordinary word (一直, 两天)."""
+    tail = text[extra:chain_end]
+    after = text[chain_end : chain_end + 1]
+    return (
+        0 < len(tail) <= 2
+        and all(ch in _WORD_DIGITS for ch in tail)
+        and "\u4e00" <= after <= "\u9fff"
+        and after not in _ANSWER_CHARS
+    )
+
+
 def _chains(text: str, grammar: _Grammar) -> list[list[_Group]]:
     chains: list[list[_Group]] = []
     for group in _groups(text, grammar):
-        if len(group.digits) < grammar.min_group:
+        gap = text[chains[-1][-1].end : group.start] if chains and chains[-1] else ""
+        after = text[group.end : group.end + 2]
+        dashed = text[group.start : group.end].isascii() and (
+            bool(chains and chains[-1] and gap.strip() in _DASHES)
+            or (after[:1] in _DASHES and after[1:].isdigit())
+        )
+        if len(group.digits) < grammar.min_group and not dashed:
             chains.append([])
             continue
-        if chains and chains[-1] and _joinable(text[chains[-1][-1].end : group.start], grammar):
+        if chains and chains[-1] and _joinable(gap, grammar):
             chains[-1].append(group)
         else:
             chains.append([group])
@@ -179,7 +214,7 @@ def _chains(text: str, grammar: _Grammar) -> list[list[_Group]]:
 def spoken_numbers(text: str) -> list[SpokenNumber]:
     """Every callback-shaped number said in ``text``, in order."""
     grammar = _grammar()
-    return [n for chain in _chains(text, grammar) for n in _numbers_in_chain(chain)]
+    return [n for chain in _chains(text, grammar) for n in _numbers_in_chain(chain, text)]
 
 
 def _short_runs(text: str) -> list[tuple[str, int]]:
@@ -212,11 +247,13 @@ def _candidates(turns: list[Turn]) -> list[_Candidate]:
             corrected = any(cue in before for cue in grammar.corrections)
             out.append(_Candidate(number.digits, turn, corrected, number.trimmed))
             previous_end = number.end
-        if numbers or not turn.from_caller:
+        if not turn.from_caller:
             continue
         last = next((c for c in reversed(out) if c.turn.from_caller), None)
         for digits, start in _short_runs(turn.text):
-            said_before = turn.text[:start]
+            if start < previous_end:
+                continue
+            said_before = turn.text[previous_end:start]
             if last is not None and any(cue in said_before for cue in grammar.corrections):
                 patched = last.digits[: -len(digits)] + digits
                 out.append(_Candidate(patched, turn, corrected=True))
@@ -252,31 +289,55 @@ def _has_cue(turns: list[Turn], turn: Turn, grammar: _Grammar) -> bool:
     return any(cue in t.text for t in nearby for cue in grammar.cues)
 
 
-def find_callback_phone(turns: list[Turn]) -> PhoneResult | None:
-    """Choose the callback number said in the call, or None when none was said."""
+def _hearings(turn: Turn) -> list[Hearing]:
+    """Every run of digits in ``turn`` long enough to be a callback number, valid or not."""
     grammar = _grammar()
-    candidates = _candidates(turns)
-    if not candidates:
-        return None
+    out: list[Hearing] = []
+    for chain in _chains(turn.text, grammar):
+        numbers = _numbers_in_chain(chain, turn.text)
+        out.extend(Hearing(n.digits, n.digits, turn) for n in numbers)
+        digits = "".join(g.digits for g in chain)
+        if not numbers and len(digits) >= _MIN_HEARING:
+            out.append(Hearing(digits, None, turn))
+    return out
+
+
+def _two_party(turns: list[Turn], candidates: list[_Candidate]) -> PhoneResult | None:
+    """Both parties' hearings of the number, aligned (:mod:`callscribe.summarize.readback`)."""
+    grammar = _grammar()
     distinct = list(dict.fromkeys(c.digits for c in candidates))
-    from_caller = [c for c in candidates if c.turn.from_caller]
-    for cand in reversed(candidates):
-        if cand.turn.speaker != "agent":
+    said: list[Hearing] = []
+    read_backs: list[ReadBack] = []
+    for turn in turns:
+        heard = _hearings(turn)
+        if turn.from_caller:
+            said.extend(Hearing(c.digits, c.digits, turn) for c in candidates if c.turn is turn)
+            said.extend(h for h in heard if h.number is None)
             continue
-        answer = _answer(turns, cand.turn)
-        said = [c.turn for c in from_caller if c.digits == cand.digits]
-        if _confirms(answer, grammar) and answer is not None:
-            return PhoneResult(
-                cand.digits, [*said, cand.turn, answer], 0.97, confirmed=True, candidates=distinct
-            )
-        if said and not _denies(answer, grammar):
-            # The agent repeated one of the caller's numbers (回电话打您手机…): that one.
-            return PhoneResult(cand.digits, [*said, cand.turn], 0.9, candidates=distinct)
-    if not from_caller:
-        last = candidates[-1]
-        return PhoneResult(last.digits, [last.turn], 0.5, candidates=distinct)
+        answer = _answer(turns, turn)
+        confirmed = answer is not None and _confirms(answer, grammar)
+        denied = _denies(answer, grammar)
+        read_backs.extend(ReadBack(h, answer, confirmed, denied) for h in heard)
+    verdict = settle(said, read_backs)
+    if verdict is not None:
+        return PhoneResult(
+            verdict.number, verdict.turns, verdict.confidence, verdict.confirmed, distinct
+        )
+    from_caller = [c for c in candidates if c.turn.from_caller]
+    if from_caller:
+        return _callers_last(turns, from_caller, distinct)
+    evidence = [h.turn for h in said] + [r.hearing.turn for r in read_backs]
+    if not evidence:
+        return None
+    return PhoneResult(None, evidence, CONFLICT_CONFIDENCE, candidates=distinct)
+
+
+def _callers_last(
+    turns: list[Turn], from_caller: list[_Candidate], distinct: list[str]
+) -> PhoneResult:
+    """No read-back settles it: the caller's last number, a correction replacing earlier ones."""
     chosen = from_caller[-1]
-    confidence = 0.9 if _has_cue(turns, chosen.turn, grammar) else 0.75
+    confidence = 0.9 if _has_cue(turns, chosen.turn, _grammar()) else 0.75
     if chosen.corrected:
         confidence -= 0.05
     if chosen.trimmed:
@@ -284,3 +345,19 @@ def find_callback_phone(turns: list[Turn]) -> PhoneResult | None:
     if len({c.digits for c in from_caller}) > 1 and not chosen.corrected:
         confidence -= 0.15
     return PhoneResult(chosen.digits, [chosen.turn], confidence, candidates=distinct)
+
+
+def find_callback_phone(turns: list[Turn]) -> PhoneResult | None:
+    """Choose the callback number said in the call, or None when no number was said at all.
+
+    With both parties known, the caller's hearing and the agent's read-back must agree (or the
+    caller confirm the read-back); where they disagree the result has no number, a low
+    confidence and both hearings as evidence. Raw single-stream text has no parties to align:
+    the last number said, a correction replacing earlier ones.
+    """
+    if any(t.speaker is not None for t in turns):
+        return _two_party(turns, _candidates(turns))
+    candidates = _candidates(turns)
+    if not candidates:
+        return None
+    return _callers_last(turns, candidates, list(dict.fromkeys(c.digits for c in candidates)))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import abc
-import copy
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,19 +17,28 @@ import numpy.typing as npt
 
 from callscribe import defaults
 from callscribe.errors import ModelError
-from callscribe.schema import CallAudio, Segment, Speaker, Transcript, Word
+from callscribe.schema import CallAudio, Segment, Transcript, Word
 from callscribe.transcribe.postprocess import (
     RawSegment,
     clean_segment,
     drop_repeated_segments,
-    end_sentences,
 )
-from callscribe.transcribe.prompt import DEFAULT_PROMPT
-from callscribe.transcribe.turns import merge_channel_segments
+from callscribe.transcribe.turns import build_turns
 from callscribe.transcribe.vad import speech_clips
+from callscribe.transcribe.windows import (
+    GAP_S,
+    MAX_WINDOW_S,
+    ClipSpan,
+    Placement,
+    Window,
+    clips_from_flat,
+    plan_windows,
+    to_source,
+    unheard,
+    window_samples,
+)
 
 __all__ = [
-    "DEFAULT_PROMPT",
     "ChannelEngine",
     "FasterWhisperEngine",
     "TranscribeOptions",
@@ -69,24 +77,27 @@ class TranscribeOptions:
     language: str = defaults.WHISPER_LANGUAGE
     beam_size: int = defaults.BEAM_SIZE
     patience: float = 1.0
-    initial_prompt: str | None = DEFAULT_PROMPT
+    initial_prompt: str | None = None
+    """None by default: measured, the hotline prompt cost accuracy (issue 13); punctuation now
+    comes from the pauses (transcribe/punctuate.py) and Simplified characters from OpenCC."""
     condition_on_previous_text: bool = False
-    word_timestamps: bool = False
-    split_turns_on_words: bool = False
-    """Decode two-channel calls with word timings so turns.py can cut a segment at a pause in
-    which the other party spoke. Off: it doubles the CPU time of a stereo call (measured, see
-    docs/benchmarks.md), and decoding each VAD clip on its own already keeps turns apart."""
     temperature: tuple[float, ...] = defaults.TEMPERATURES
     seed: int = 0
-    """Seed of the sampling used by temperature fallback, set before every channel is decoded,
+    """Seed of the sampling used by temperature fallback, set before every window is decoded,
     so a call transcribes the same however many calls the process decoded before it."""
     compression_ratio_threshold: float | None = 2.4
+    # packing (transcribe/windows.py)
+    max_window_s: float = MAX_WINDOW_S
+    window_gap_s: float = GAP_S
+    batch_size: int = 1
+    """Windows decoded at once by faster-whisper's ``BatchedInferencePipeline``; 1 decodes them
+    one after the other with the full decoder (temperature fallback included)."""
     # hallucination gates
     vad_filter: bool = True
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 500
     vad_speech_pad_ms: int = 400
-    vad_max_clip_s: float = 30.0
+    vad_max_clip_s: float = MAX_WINDOW_S
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
 
@@ -112,14 +123,19 @@ class Transcriber(Protocol):
 
 
 class ChannelEngine(abc.ABC):
-    """What both engines share: each channel decoded on its own, cleaned, then merged by turn.
+    """What both engines share: the speech of every channel packed into windows, decoded with
+    word timings, cleaned, mapped back to its speaker and time, and merged by turn.
 
-    Cleaning is per segment (:func:`clean_segment`), then per channel: a sentence repeated
-    segment after segment is a loop (:func:`drop_repeated_segments`), and a segment cut at a
-    short pause ends in "，" rather than "。" (:func:`end_sentences`).
+    The VAD finds the speech clips of each channel; :func:`plan_windows` packs the clips of all
+    channels, in time order, into windows of at most ``max_window_s``; each window is laid out
+    (:func:`window_samples`) and decoded on its own, one at a time, so a long call costs memory
+    for its channels and one window, never for all its features. Each decoded segment is
+    cleaned (:func:`clean_segment`; a sentence repeated segment after segment is a loop,
+    :func:`drop_repeated_segments`), then cut by word into the clips it came from; the turns and
+    their punctuation come from the word timings (transcribe/turns.py, transcribe/punctuate.py).
 
-    Subclasses say how one channel is decoded (:meth:`decode_channel`); the clean-up and the
-    turn merging are the same for every engine, so the engines differ only in the model.
+    Subclasses say how one window is decoded (:meth:`decode_window`); the rest is the same for
+    every engine, so the engines differ only in the model.
     """
 
     name: str
@@ -131,48 +147,104 @@ class ChannelEngine(abc.ABC):
         """The model's name as transcripts record it."""
 
     @abc.abstractmethod
-    def decode_channel(
-        self, samples: npt.NDArray[np.float32], clips: list[float] | None
-    ) -> Iterable[RawSegment]:
-        """Whisper's raw segments for one channel (only the ``clips`` spans, when given)."""
+    def decode_window(self, samples: npt.NDArray[np.float32]) -> Iterable[RawSegment]:
+        """Whisper's raw segments, with word timings, for one window of at most 30 s."""
+
+    def decode_windows(
+        self, channels: Sequence[npt.NDArray[np.float32]], windows: Sequence[Window]
+    ) -> Iterator[tuple[Window, list[RawSegment]]]:
+        """Each window with its raw segments (window times), laid out and decoded in turn."""
+        for window in windows:
+            yield window, list(self.decode_window(window_samples(window, channels)))
+
+    def plan(self, audio: CallAudio) -> list[Window]:
+        """The call's speech clips, every channel's, packed into windows.
+
+        A clip of digital silence (every sample under :data:`DIGITAL_SILENCE`) is never
+        decoded: with the VAD off, the base model wrote 你不认识 on 15 s of zeros, confidently.
+        """
+        opts = self.options
+        spans = []
+        for channel, samples in enumerate(audio.channels):
+            clips = opts.clips(samples)
+            if clips is None:
+                clips = [0.0, len(samples) / audio.sample_rate]
+            spans += [
+                span
+                for span in clips_from_flat(channel, clips)
+                if _has_signal(samples, span, audio.sample_rate)
+            ]
+        return plan_windows(spans, max_window_s=opts.max_window_s, gap_s=opts.window_gap_s)
 
     def transcribe(self, audio: CallAudio) -> Transcript:
-        engine = self
-        if len(audio.channels) > 1 and self.options.split_turns_on_words:
-            engine = copy.copy(self)
-            engine.options = dataclasses.replace(self.options, word_timestamps=True)
-        per_channel = [
-            engine.transcribe_channel(channel, speaker)
-            for channel, speaker in zip(audio.channels, audio.speakers, strict=True)
+        """The call decoded window by window, then clips the model skipped decoded alone.
+
+        Whisper sometimes ends a window early and says nothing of its last clip (measured on
+        the stereo fixture: the agent's 1.3 s clip at the end of a 28 s window). A clip with
+        no word of its own is decoded again on its own window, as every clip was before
+        packing, so packing can cost a clip's context but never the clip.
+        """
+        opts = self.options
+        windows = self.plan(audio)
+        cleaned: list[tuple[Window, Segment]] = []
+        missed: list[Placement] = []
+        for window, raw_segments in self.decode_windows(audio.channels, windows):
+            if len(window.placements) > 1:
+                missed += unheard(window, raw_segments)
+            cleaned += self._cleaned(window, raw_segments)
+        alone = [Window(0, (dataclasses.replace(p, window_start=0.0),), p.duration) for p in missed]
+        for window, raw_segments in self.decode_windows(audio.channels, alone):
+            cleaned += self._cleaned(window, raw_segments)
+        log.debug(
+            "%s: %d channel(s), %d clip(s) packed into %d window(s), %d decoded again alone",
+            audio.sha256[:12],
+            len(audio.channels),
+            sum(len(w.placements) for w in windows),
+            len(windows),
+            len(alone),
+        )
+        kept = {id(s) for s in drop_repeated_segments([s for _, s in cleaned])}
+        pieces = [
+            piece
+            for window, segment in cleaned
+            if id(segment) in kept
+            for piece in to_source(segment, window, audio.speakers)
         ]
         return Transcript(
             duration=audio.duration,
-            segments=merge_channel_segments(per_channel),
-            language=self.options.language,
+            segments=build_turns(pieces),
+            language=opts.language,
             engine=self.name,
             model=self.model_name,
         )
 
-    def transcribe_channel(
-        self, samples: npt.NDArray[np.float32], speaker: Speaker | None
-    ) -> list[Segment]:
+    def _cleaned(
+        self, window: Window, raw_segments: Iterable[RawSegment]
+    ) -> list[tuple[Window, Segment]]:
         opts = self.options
-        clips = opts.clips(samples)
-        if clips is not None and not clips:
-            return []
-        out: list[Segment] = []
-        for raw in self.decode_channel(samples, clips):
+        out = []
+        for raw in raw_segments:
             segment = clean_segment(
                 raw,
-                speaker,
+                None,
                 no_speech_threshold=opts.no_speech_threshold,
                 log_prob_threshold=opts.log_prob_threshold,
                 prompt=opts.initial_prompt,
                 final_punctuation=False,
             )
             if segment is not None:
-                out.append(segment)
-        return end_sentences(drop_repeated_segments(out))
+                out.append((window, segment))
+        return out
+
+
+DIGITAL_SILENCE = 1e-4
+"""Peak amplitude (-80 dBFS) under which a clip holds no signal at all: below the smallest
+non-zero G.711 step (about 2.4e-4), so only true digital silence is under it."""
+
+
+def _has_signal(samples: npt.NDArray[np.float32], span: ClipSpan, rate: int) -> bool:
+    clip = samples[round(span.start * rate) : round(span.end * rate)]
+    return bool(clip.size) and float(np.max(np.abs(clip))) >= DIGITAL_SILENCE
 
 
 class FasterWhisperEngine(ChannelEngine):
@@ -222,9 +294,7 @@ class FasterWhisperEngine(ChannelEngine):
     def model_name(self) -> str:
         return self.model_dir.name
 
-    def decode_channel(
-        self, samples: npt.NDArray[np.float32], clips: list[float] | None
-    ) -> Iterator[RawSegment]:
+    def decode_window(self, samples: npt.NDArray[np.float32]) -> Iterator[RawSegment]:
         import ctranslate2
 
         opts = self.options
@@ -240,14 +310,74 @@ class FasterWhisperEngine(ChannelEngine):
             compression_ratio_threshold=opts.compression_ratio_threshold,
             initial_prompt=opts.initial_prompt,
             condition_on_previous_text=opts.condition_on_previous_text,
-            word_timestamps=opts.word_timestamps,
+            word_timestamps=True,
             vad_filter=False,
-            clip_timestamps=clips if clips is not None else "0",
             no_speech_threshold=opts.no_speech_threshold,
             log_prob_threshold=opts.log_prob_threshold,
         )
         for raw in raw_segments:
             yield _raw_segment(raw)
+
+    def decode_windows(
+        self, channels: Sequence[npt.NDArray[np.float32]], windows: Sequence[Window]
+    ) -> Iterator[tuple[Window, list[RawSegment]]]:
+        if self.options.batch_size <= 1:
+            yield from super().decode_windows(channels, windows)
+            return
+        size = self.options.batch_size
+        for first in range(0, len(windows), size):
+            yield from self._decode_batch(channels, windows[first : first + size])
+
+    def _decode_batch(
+        self, channels: Sequence[npt.NDArray[np.float32]], windows: Sequence[Window]
+    ) -> Iterator[tuple[Window, list[RawSegment]]]:
+        """``batch_size`` windows laid end to end, decoded together, split back by window.
+
+        The batched pipeline decodes each clip once at the first temperature (no fallback);
+        the hallucination gates after it are the same.
+        """
+        from faster_whisper import BatchedInferencePipeline
+
+        opts = self.options
+        rate = defaults.SAMPLE_RATE
+        laid = [window_samples(w, channels, rate) for w in windows]
+        offsets = np.cumsum([0] + [len(s) for s in laid])
+        audio = np.concatenate(laid) if laid else np.zeros(0, dtype=np.float32)
+        raw_segments, _info = BatchedInferencePipeline(self._model).transcribe(
+            audio,
+            language=opts.language,
+            task="transcribe",
+            beam_size=opts.beam_size,
+            best_of=opts.beam_size,
+            patience=opts.patience,
+            temperature=list(opts.temperature),
+            compression_ratio_threshold=opts.compression_ratio_threshold,
+            initial_prompt=opts.initial_prompt,
+            without_timestamps=False,
+            word_timestamps=True,
+            vad_filter=False,
+            clip_timestamps=[
+                {"start": int(a) / rate, "end": int(b) / rate}
+                for a, b in zip(offsets, offsets[1:], strict=False)
+            ],
+            batch_size=opts.batch_size,
+            no_speech_threshold=opts.no_speech_threshold,
+            log_prob_threshold=opts.log_prob_threshold,
+        )
+        per_window: list[list[RawSegment]] = [[] for _ in windows]
+        starts = offsets[:-1] / rate
+        for raw in raw_segments:
+            segment = _raw_segment(raw)
+            which = int(np.searchsorted(starts, (segment.start + segment.end) / 2, "right")) - 1
+            per_window[max(which, 0)].append(_shifted(segment, -float(starts[max(which, 0)])))
+        yield from zip(windows, per_window, strict=True)
+
+
+def _shifted(raw: RawSegment, by: float) -> RawSegment:
+    words = None
+    if raw.words is not None:
+        words = tuple(dataclasses.replace(w, start=w.start + by, end=w.end + by) for w in raw.words)
+    return dataclasses.replace(raw, start=raw.start + by, end=raw.end + by, words=words)
 
 
 def _raw_segment(raw: Any) -> RawSegment:

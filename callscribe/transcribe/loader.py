@@ -58,13 +58,11 @@ def load_transcriber(
     raise ConfigurationError(f"CALLSCRIBE_ENGINE: unknown engine {engine!r}")
 
 
-def options_from_settings(
-    settings: Settings, *, word_timestamps: bool = False
-) -> TranscribeOptions:
-    """Decoding options as the settings ask for them (prompt, vocabulary, beam size)."""
+def options_from_settings(settings: Settings) -> TranscribeOptions:
+    """Decoding options as the settings ask for them (prompt, vocabulary, beam size, batch)."""
     return TranscribeOptions(
         beam_size=settings.beam_size,
-        word_timestamps=word_timestamps,
+        batch_size=settings.batch_size,
         initial_prompt=build_initial_prompt(
             settings.prompt or None,
             use_vocabulary=settings.use_vocabulary,
@@ -73,8 +71,13 @@ def options_from_settings(
     )
 
 
-def transcriber_from_settings(settings: Settings, *, word_timestamps: bool = False) -> Transcriber:
-    """The process-wide transcriber the settings describe."""
+def transcriber_from_settings(settings: Settings, *, word_timestamps: bool = True) -> Transcriber:
+    """The process-wide transcriber the settings describe.
+
+    ``word_timestamps`` is accepted for the callers that still pass it and changes nothing:
+    every call is decoded with word timings, which place each word's speaker and punctuation.
+    """
+    del word_timestamps
     return load_transcriber(
         settings.engine,
         settings.model,
@@ -82,5 +85,5 @@ def transcriber_from_settings(settings: Settings, *, word_timestamps: bool = Fal
         settings.device,
         settings.compute_type,
         settings.cpu_threads,
-        options_from_settings(settings, word_timestamps=word_timestamps),
+        options_from_settings(settings),
     )

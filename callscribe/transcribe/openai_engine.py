@@ -1,8 +1,8 @@
 """The reference engine: openai-whisper on PyTorch, running the packaged weights.
 
 Used to check faster-whisper (same weights, same text at float32) and to measure what
-CTranslate2 buys. It decodes the same VAD speech clips and applies the same clean-up as the
-default engine, so the two differ only in how they decode.
+CTranslate2 buys. It decodes the same packed windows and applies the same clean-up as the default
+engine (transcribe/engine.py), so the two differ only in how they decode a window.
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from callscribe.transcribe.postprocess import RawSegment
 __all__ = ["OpenAIWhisperEngine"]
 
 log = logging.getLogger(__name__)
-
-_HOP = 160
-"""Samples per mel frame (10 ms at 16 kHz)."""
 
 
 class OpenAIWhisperEngine(ChannelEngine):
@@ -80,22 +77,12 @@ class OpenAIWhisperEngine(ChannelEngine):
     def model_name(self) -> str:
         return self.checkpoint.name
 
-    def decode_channel(
-        self, samples: npt.NDArray[np.float32], clips: list[float] | None
-    ) -> list[RawSegment]:
+    def decode_window(self, samples: npt.NDArray[np.float32]) -> list[RawSegment]:
         import torch
-
-        torch.manual_seed(self.options.seed)
-        if clips is not None:
-            clips = _within_mel_frames(clips, len(samples))
-        return [_raw_segment(s) for s in self._decode(samples, clips)["segments"]]
-
-    def _decode(
-        self, samples: npt.NDArray[np.float32], clips: list[float] | None
-    ) -> dict[str, Any]:
         import whisper
 
         opts = self.options
+        torch.manual_seed(opts.seed)
         result: dict[str, Any] = whisper.transcribe(
             self._model,
             samples,
@@ -108,14 +95,13 @@ class OpenAIWhisperEngine(ChannelEngine):
             no_speech_threshold=opts.no_speech_threshold,
             condition_on_previous_text=opts.condition_on_previous_text,
             initial_prompt=opts.initial_prompt,
-            word_timestamps=opts.word_timestamps,
-            clip_timestamps=clips if clips is not None else "0",
+            word_timestamps=True,
             fp16=self.fp16,
             beam_size=opts.beam_size if opts.beam_size > 1 else None,
             best_of=opts.beam_size if opts.beam_size > 1 else None,
             patience=opts.patience if opts.beam_size > 1 else None,
         )
-        return result
+        return [_raw_segment(s) for s in result["segments"]]
 
 
 def _raw_segment(seg: dict[str, Any]) -> RawSegment:
@@ -139,19 +125,3 @@ def _raw_segment(seg: dict[str, Any]) -> RawSegment:
         compression_ratio=float(seg["compression_ratio"]),
         words=words,
     )
-
-
-def _within_mel_frames(clips: list[float], n_samples: int) -> list[float]:
-    """Clamp clip ends to the last whole 10 ms mel frame of the audio.
-
-    openai-whisper 20250625 loops forever when a clip ends past its last mel frame (it keeps
-    decoding a window of zero frames; openai/whisper PR 2005, fixed in faster-whisper by
-    PR 697). Silero's end times can fall half a frame past the end of the audio.
-    """
-    last = (n_samples // _HOP) / 100
-    out: list[float] = []
-    for start, end in zip(clips[0::2], clips[1::2], strict=True):
-        end = min(end, last)
-        if end - start >= 0.02:
-            out += [start, end]
-    return out

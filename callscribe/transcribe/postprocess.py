@@ -34,6 +34,7 @@ __all__ = [
     "repair_broken_punctuation",
     "strip_hallucinations",
     "to_simplified",
+    "trim_loop_tail",
     "words_of_text",
 ]
 
@@ -78,7 +79,13 @@ _REPEATED_SEGMENTS = 4
 digital silence wrote 你别忘了 29 times, once per timestamped segment, each segment alone clean."""
 
 _LOOP_SHARE = 0.5
-"""A segment whose text is mostly one repeated run is a decoding loop, dropped entirely."""
+"""A segment whose text is mostly one repeated run starting at (nearly) its beginning is a
+decoding loop, dropped entirely."""
+
+_LOOP_LEAD_CHARS = 4
+"""Characters before a loop that make them words the speaker said: a segment with this many
+before its loop keeps them and loses the loop (我想咨询一下服务务务… -> 我想咨询一下服务);
+with fewer, the segment is a loop from its start."""
 
 
 @dataclass(frozen=True)
@@ -185,12 +192,39 @@ def _is_loop_run(unit: int, repeats: int) -> bool:
 
 
 def is_repetition_loop(text: str) -> bool:
-    """True when most of the text is one unit repeated over and over (a decoding loop)."""
+    """True when the text is a decoding loop from (nearly) its start: nothing in it to keep.
+
+    That is, most of it is one unit repeated over and over, and fewer than
+    ``_LOOP_LEAD_CHARS`` characters come before the repeats. A loop after real words is not
+    one: :func:`trim_loop_tail` cuts it and keeps the words.
+    """
     norm = _normalise(text)
     if not norm:
         return False
-    _start, unit, repeats = _longest_run(norm)
-    return _is_loop_run(unit, repeats) and unit * repeats / len(norm) > _LOOP_SHARE
+    start, unit, repeats = _longest_run(norm)
+    return (
+        _is_loop_run(unit, repeats)
+        and start < _LOOP_LEAD_CHARS
+        and unit * repeats / len(norm) > _LOOP_SHARE
+    )
+
+
+def trim_loop_tail(text: str) -> str:
+    """Cut a loop that runs to the end of the text down to one occurrence of its unit.
+
+    Whisper that falls into a loop at the end of a turn (服务务务务…) repeats until the
+    window ends; the words before the loop are real, the repeats are not. A loop with words
+    after it is collapsed to two occurrences instead (:func:`collapse_repetitions`), as is a
+    text with no loop at its end.
+    """
+    start, unit, repeats = _longest_run(text)
+    if not _is_loop_run(unit, repeats):
+        return text
+    end = start + unit * repeats
+    rest = text[end:].strip()
+    if _normalise(rest) and not text[start : start + unit].startswith(rest):
+        return collapse_repetitions(text)
+    return text[: start + unit]
 
 
 def collapse_repetitions(text: str) -> str:
@@ -302,9 +336,11 @@ def clean_segment(
 
     Order: drop silence judged by the model (high no-speech probability together with low
     log-probability, or together with text that only repeats the prompt), Simplified
-    characters without spaces between them, drop decoding loops, remove subtitle credits,
-    repair broken commas, end with punctuation (unless ``final_punctuation`` is false: a
-    caller that sees the whole channel, :func:`end_sentences`, punctuates better).
+    characters without spaces between them, drop a segment that is a decoding loop from its
+    start, cut a loop after real words (keeping the words, and the word timings with them),
+    remove subtitle credits, repair broken commas, end with punctuation (unless
+    ``final_punctuation`` is false: a caller that sees the whole channel,
+    :func:`end_sentences`, punctuates better).
     """
     if raw.no_speech_prob > no_speech_threshold and raw.avg_logprob < log_prob_threshold:
         return None
@@ -313,10 +349,14 @@ def clean_segment(
         return None
     if raw.no_speech_prob > no_speech_threshold and is_prompt_echo(text, prompt):
         return None
-    text = strip_hallucinations(collapse_repetitions(text))
+    trimmed = trim_loop_tail(text)
+    kept, said = _normalise(trimmed), _normalise(text)
+    tail_cut = len(kept) < len(said) and said.startswith(kept)
+    text = strip_hallucinations(collapse_repetitions(trimmed))
     if not _normalise(text):
         return None
     words = None
+    end = raw.end
     if raw.words is not None:
         words = words_of_text(
             [
@@ -327,10 +367,13 @@ def clean_segment(
             ],
             text,
         )
+        if tail_cut and words:
+            # The loop's repeats took the rest of the window; the speech ended with the words.
+            end = min(raw.end, max(w.end for w in words))
     text = repair_broken_punctuation(text).strip()
     return Segment(
         start=raw.start,
-        end=raw.end,
+        end=end,
         text=add_final_punctuation(text) if final_punctuation else text,
         speaker=speaker,
         confidence=confidence_from_logprob(raw.avg_logprob),

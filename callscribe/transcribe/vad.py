@@ -1,8 +1,8 @@
 """Where the speech is: Silero VAD (bundled with faster-whisper), shared by both engines.
 
-Each stretch of speech is decoded as its own clip (Whisper's ``clip_timestamps``), so a model
-that stops early inside one window can skip at most the rest of that clip, never the turns
-after it, and nothing is decoded where nobody speaks.
+The stretches of speech of every channel are packed into Whisper windows (transcribe/windows.py),
+so nothing is decoded where nobody speaks; a clip the model skipped in its window is decoded
+again on its own (transcribe/engine.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,8 @@ def speech_clips(
 ) -> list[float]:
     """Start and end seconds of each stretch of speech, flat (``[s0, e0, s1, e1, ...]``).
 
-    The flat form is what both engines take as ``clip_timestamps``; empty means no speech.
-    Stretches are split at pauses of ``min_silence_ms`` and never joined again: measured on a
-    call of four turns, joining turns into clips of 10 s or more let the base model drop
-    whole turns (docs/benchmarks.md).
+    Empty means no speech. Stretches are split at pauses of ``min_silence_ms``; the window
+    planner places each one whole and joins only those that touch.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 

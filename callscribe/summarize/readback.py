@@ -1,0 +1,134 @@
+"""Two hearings of one callback number: the caller saying it and the agent reading it back.
+
+Whisper drops a digit of a repeated run (一三九一一一二二三三三 heard as 一三九一二三三三) and,
+less often, garbles a digit in either party's words. The agent's read-back is a second hearing
+of the same number, made on the other channel, and the caller's 对 after it confirms what the
+agent said. A number is filled only when the two hearings agree, one being the other with runs
+of a repeated digit shortened (a collapse: Whisper drops, it does not invent a run), or when the
+caller confirmed a read-back that no hearing of the caller contradicts. Where the hearings
+disagree nothing is filled: the evidence of both goes to the operator with a low confidence.
+No digit string is ever cut or padded to make it fit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from callscribe.summarize.dialogue import Turn
+
+__all__ = ["Hearing", "ReadBack", "Verdict", "collapses_to", "settle"]
+
+CONFLICT_CONFIDENCE = 0.2
+"""The hearings disagree: nothing is filled, the operator sees both."""
+
+
+@dataclass(frozen=True)
+class Hearing:
+    """A run of digits said in one turn; ``number`` is the callback number it reads as, if any."""
+
+    digits: str
+    number: str | None
+    turn: Turn
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """The agent saying a number, and what the caller answered right after."""
+
+    hearing: Hearing
+    answer: Turn | None
+    confirmed: bool
+    denied: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The number both hearings support (None: they disagree), with its evidence."""
+
+    number: str | None
+    turns: list[Turn]
+    confidence: float
+    confirmed: bool = False
+
+
+def _runs(digits: str) -> list[tuple[str, int]]:
+    return [(d, len(list(g))) for d, g in itertools.groupby(digits)]
+
+
+def collapses_to(full: str, heard: str) -> bool:
+    """``heard`` is ``full`` with some runs of a repeated digit shortened (or ``full`` itself).
+
+    13911122333 -> 1391233 and 139112333 are collapses; 1391122333 -> 13911122333 is not
+    (a run cannot grow), nor is 1392233 (a digit changed).
+    """
+    whole, said = _runs(full), _runs(heard)
+    if len(whole) != len(said):
+        return False
+    return all(d == e and 1 <= m <= n for (d, n), (e, m) in zip(whole, said, strict=True))
+
+
+def _kind(digits: str) -> str:
+    return "mobile" if digits.startswith("1") else "landline"
+
+
+def _local(digits: str) -> str:
+    """The digits without Beijing's 010 prefix, as the stored number has them."""
+    return digits[3:] if digits.startswith("010") and len(digits) > 9 else digits
+
+
+def _supports(hearing: Hearing, number: str) -> bool:
+    """A hearing supports ``number`` when it is the number or its collapse. A hearing that only
+    lost other digits is not enough: on the calls measured, such pairs were as often two
+    wrong hearings as one right one."""
+    if hearing.number is not None:
+        return hearing.number == number
+    return collapses_to(number, _local(hearing.digits))
+
+
+def _with_answer(turns: list[Turn], read_back: ReadBack) -> list[Turn]:
+    return [*turns, read_back.answer] if read_back.answer is not None else turns
+
+
+def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
+    agent = read_back.hearing
+    confirmed = read_back.confirmed
+    same_kind = [h for h in said if _kind(_local(h.digits)) == _kind(_local(agent.digits))]
+    if agent.number is not None:
+        support = [h for h in said if _supports(h, agent.number)]
+        if support:
+            turns = _with_answer([*(h.turn for h in support), agent.turn], read_back)
+            return Verdict(agent.number, turns, 0.97 if confirmed else 0.9, confirmed=confirmed)
+        rival = next((h for h in reversed(same_kind) if h.number is not None), None)
+        if rival is not None:
+            turns = _with_answer([rival.turn, agent.turn], read_back)
+            return Verdict(None, turns, CONFLICT_CONFIDENCE)
+        if confirmed:
+            heard = [h.turn for h in same_kind[-1:]]
+            return Verdict(agent.number, _with_answer([*heard, agent.turn], read_back), 0.85, True)
+        return None
+    support = [h for h in said if h.number is not None and _supports(agent, h.number)]
+    if len({h.number for h in support}) == 1:
+        turns = _with_answer([*(h.turn for h in support), agent.turn], read_back)
+        return Verdict(support[-1].number, turns, 0.95 if confirmed else 0.88, confirmed=confirmed)
+    if same_kind:
+        turns = _with_answer([same_kind[-1].turn, agent.turn], read_back)
+        return Verdict(None, turns, CONFLICT_CONFIDENCE)
+    return None
+
+
+def settle(said: list[Hearing], read_backs: list[ReadBack]) -> Verdict | None:
+    """The number the last read-back the caller did not deny settles, if any.
+
+    Args:
+        said: the caller's hearings, in call order.
+        read_backs: the agent's, in call order.
+    """
+    for read_back in reversed(read_backs):
+        if read_back.denied:
+            continue
+        before = [h for h in said if h.turn.index < read_back.hearing.turn.index]
+        verdict = _settle_one(before, read_back)
+        if verdict is not None:
+            return verdict
+    return None
