@@ -294,6 +294,24 @@ class FasterWhisperEngine(ChannelEngine):
     def model_name(self) -> str:
         return self.model_dir.name
 
+    def _decoding_options(self) -> dict[str, Any]:
+        """The options the sequential and the batched paths decode a window with, alike."""
+        opts = self.options
+        return {
+            "language": opts.language,
+            "task": "transcribe",
+            "beam_size": opts.beam_size,
+            "best_of": opts.beam_size,
+            "patience": opts.patience,
+            "temperature": list(opts.temperature),
+            "compression_ratio_threshold": opts.compression_ratio_threshold,
+            "initial_prompt": opts.initial_prompt,
+            "word_timestamps": True,
+            "vad_filter": False,
+            "no_speech_threshold": opts.no_speech_threshold,
+            "log_prob_threshold": opts.log_prob_threshold,
+        }
+
     def decode_window(self, samples: npt.NDArray[np.float32]) -> Iterator[RawSegment]:
         import ctranslate2
 
@@ -301,19 +319,8 @@ class FasterWhisperEngine(ChannelEngine):
         ctranslate2.set_random_seed(opts.seed)
         raw_segments, _info = self._model.transcribe(
             samples,
-            language=opts.language,
-            task="transcribe",
-            beam_size=opts.beam_size,
-            best_of=opts.beam_size,
-            patience=opts.patience,
-            temperature=list(opts.temperature),
-            compression_ratio_threshold=opts.compression_ratio_threshold,
-            initial_prompt=opts.initial_prompt,
             condition_on_previous_text=opts.condition_on_previous_text,
-            word_timestamps=True,
-            vad_filter=False,
-            no_speech_threshold=opts.no_speech_threshold,
-            log_prob_threshold=opts.log_prob_threshold,
+            **self._decoding_options(),
         )
         for raw in raw_segments:
             yield _raw_segment(raw)
@@ -345,24 +352,13 @@ class FasterWhisperEngine(ChannelEngine):
         audio = np.concatenate(laid) if laid else np.zeros(0, dtype=np.float32)
         raw_segments, _info = BatchedInferencePipeline(self._model).transcribe(
             audio,
-            language=opts.language,
-            task="transcribe",
-            beam_size=opts.beam_size,
-            best_of=opts.beam_size,
-            patience=opts.patience,
-            temperature=list(opts.temperature),
-            compression_ratio_threshold=opts.compression_ratio_threshold,
-            initial_prompt=opts.initial_prompt,
             without_timestamps=False,
-            word_timestamps=True,
-            vad_filter=False,
             clip_timestamps=[
                 {"start": int(a) / rate, "end": int(b) / rate}
                 for a, b in zip(offsets, offsets[1:], strict=False)
             ],
             batch_size=opts.batch_size,
-            no_speech_threshold=opts.no_speech_threshold,
-            log_prob_threshold=opts.log_prob_threshold,
+            **self._decoding_options(),
         )
         per_window: list[list[RawSegment]] = [[] for _ in windows]
         starts = offsets[:-1] / rate
