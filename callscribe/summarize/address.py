@@ -5,63 +5,34 @@ Mentions are found by longest match against the gazetteer (so 朝阳门 beats �
 caller's turns count more than the agent's, and explicit names more than implied ones.
 
 Where the recogniser wrote a place with other characters, the rest of the text is matched by
-sound (:mod:`callscribe.summarize.phonetic`): first the same sound as a gazetteer key of three
-syllables or more (海电区, 东指门街道), then, before a spoken suffix (区, 街道, 地区), a stem one
-or two half-syllables off (是一区, 劳工桥街道). Sound-alike mentions vote less than exact ones,
-and a district that rests on them alone is left empty when another is as likely.
+sound (:mod:`callscribe.summarize.place_sounds`): the same sound as a gazetteer key (海电区),
+or a stem a sound off before a spoken suffix (是一区, 劳工桥街道). Sound-alike mentions vote
+less than exact ones, and a district that rests on them alone is left empty when another is
+as likely.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Literal
 
 from callscribe.summarize.dialogue import Turn
-from callscribe.summarize.gazetteer import Place, gazetteer, sound_index
-from callscribe.summarize.phonetic import syllable_cost, syllables
+from callscribe.summarize.gazetteer import Place, gazetteer, street_stem, street_suffix_rank
+from callscribe.summarize.place_sounds import Mention, with_sound_alikes
 from callscribe.summarize.rules import load_rules
 
 __all__ = ["AddressResult", "Mention", "find_mentions", "resolve_address"]
 
-_AGENT_WEIGHT = 0.5
 _CLAUSE_END = re.compile(r"[，。！？；,.!?;：:\s]")
 
-Match = Literal["exact", "sound", "near"]
-# How much a mention counts, by how it matched: the characters, the same sound, a sound off.
-_MATCH_WEIGHT: dict[Match, float] = {"exact": 1.0, "sound": 0.8, "near": 0.5}
 # Added to a confidence when the caller and the agent both said the place.
 _AGREEMENT = 0.05
 # A sound-alike district is left empty when the runner-up has this share of its votes.
 _RIVAL_SHARE = 0.8
 # The confidence recorded for a district left empty because the sounds were unsure.
 _UNSURE = 0.2
-
-
-@dataclass(frozen=True)
-class Mention:
-    """A place name said in one turn.
-
-    Attributes:
-        key: the text as said (the characters of the turn, which may be misheard).
-        match: ``exact`` when the characters are a gazetteer key, ``sound`` when they sound
-            the same, ``near`` when they sound close (``distance`` in half-syllables / 2).
-    """
-
-    key: str
-    places: tuple[Place, ...]
-    turn: Turn
-    start: int
-    end: int
-    match: Match = "exact"
-    distance: float = 0.0
-
-    @property
-    def weight(self) -> float:
-        return (1.0 if self.turn.from_caller else _AGENT_WEIGHT) * _MATCH_WEIGHT[self.match]
 
 
 @dataclass
@@ -105,224 +76,9 @@ def _key_heads() -> dict[str, tuple[int, ...]]:
     return {head: tuple(sorted(lengths, reverse=True)) for head, lengths in heads.items()}
 
 
-# Spoken suffixes that anchor a stem heard a sound off, as normalised syllables.
-_SUFFIX_SOUNDS: tuple[tuple[tuple[str, ...], str, Literal["district", "street"]], ...] = (
-    (("jie", "dao"), "街道", "street"),
-    (("di", "qu"), "地区", "street"),
-    (("qu",), "区", "district"),
-)
-# Most a near stem may be off, in syllable cost (0.5 = an initial or a final), by kind and by
-# stem length; no single syllable may be off in both halves.
-_NEAR_LIMIT = {"district": {2: 0.5, 3: 0.5}, "street": {2: 0.5, 3: 1.0, 4: 1.0}}
-_SYLLABLE_LIMIT = 0.5
-# Kinds of place whose 区 is not a district's: the 区 of 大小区 belongs to 小区.
-_PLACE_KINDS = frozenset(
-    {"小区", "社区", "园区", "校区", "景区", "市区", "郊区", "辖区", "片区", "新区", "山区", "城区"}
-)
-
-
-def find_sound_mentions(
-    turn: Turn, taken: list[Mention], districts: frozenset[str] = frozenset()
-) -> list[Mention]:
-    """Places in ``turn`` that sound like a gazetteer name, outside the ``taken`` mentions.
-
-    Only names of three syllables or more are matched by sound alone; a stem a sound off
-    (是一区 for 顺义区) is tried only right before a spoken suffix, and among streets as close
-    as each other one in ``districts`` (those said in the call) is preferred.
-    """
-    sounds, free = _free(turn, taken)
-    found = _same_sound(turn, sounds, free)
-    return sorted(found + _near(turn, sounds, free, districts), key=lambda m: m.start)
-
-
-def _free(turn: Turn, taken: list[Mention]) -> tuple[tuple[str, ...], list[bool]]:
-    sounds = syllables(turn.text)
-    free = [bool(s) for s in sounds]
-    for m in taken:
-        free[m.start : m.end] = [False] * (m.end - m.start)
-    return sounds, free
-
-
-def _near(
-    turn: Turn, sounds: tuple[str, ...], free: list[bool], districts: frozenset[str]
-) -> list[Mention]:
-    found: list[Mention] = []
-    for i, sound in enumerate(sounds):
-        for suffix, said, kind in _SUFFIX_SOUNDS:
-            end = i + len(suffix)
-            if sound != suffix[0] or sounds[i:end] != suffix or not all(free[i:end]):
-                continue
-            near = _near_stem(turn.text, sounds, free, i, kind, said, districts)
-            if near is not None:
-                start, places, cost = near
-                found.append(Mention(turn.text[start:end], places, turn, start, end, "near", cost))
-                free[start:end] = [False] * (end - start)
-    return found
-
-
-def _same_sound(
-    turn: Turn, sounds: tuple[str, ...], free: list[bool], said: frozenset[str] = frozenset()
-) -> list[Mention]:
-    """Keys heard with other characters of the same sound; a street or community outside the
-    districts ``said`` in exact words is passed over, so a longer near match may take it."""
-    index = sound_index()
-    found: list[Mention] = []
-    pos = 0
-    while pos < len(sounds) - 2:
-        step = 1
-        for length in index.heads.get((sounds[pos], sounds[pos + 1]), ()):
-            end = pos + length
-            if end > len(sounds) or not all(free[pos:end]):
-                continue
-            places = index.names.get(sounds[pos:end])
-            if places and said and not any(p.district in said for p in places):
-                continue
-            if places:
-                kept = tuple(p for p in places if p.kind != "community") or tuple(places)
-                found.append(Mention(turn.text[pos:end], kept, turn, pos, end, "sound"))
-                free[pos:end] = [False] * length
-                step = length
-                break
-        pos += step
-    return found
-
-
-def _bare_districts(
-    turn: Turn, sounds: tuple[str, ...], free: list[bool], said: frozenset[str]
-) -> list[Mention]:
-    """Two-syllable district names said without 区 and heard as other characters (严庆 for
-    延庆), when those characters are not a word (大型 sounds like 大兴, 评估 like 平谷).
-
-    Only for a district not said in exact characters elsewhere (``said``): there it adds
-    nothing but risk.
-    """
-    stems = _two_syllable_districts()
-    found: list[Mention] = []
-    for i in range(len(sounds) - 1):
-        district = stems.get(sounds[i : i + 2])
-        if district is None or district in said or not all(free[i : i + 2]):
-            continue
-        heard = turn.text[i : i + 2]
-        if _is_word(heard):
-            continue
-        place = Place("district", district, district, exact=False)
-        found.append(Mention(heard, (place,), turn, i, i + 2, "sound"))
-        free[i : i + 2] = [False, False]
-    return found
-
-
-@functools.cache
-def _two_syllable_districts() -> dict[tuple[str, ...], str]:
-    return dict(sound_index().district_stems.get(2, ()))
-
-
-@functools.cache
-def _word_frequencies() -> dict[str, int]:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.dt.check_initialized()
-    frequencies: dict[str, int] = jieba.dt.FREQ
-    return frequencies
-
-
-def _is_word(text: str) -> bool:
-    """``text`` is a word of jieba's dictionary (so not a place heard wrong)."""
-    return _word_frequencies().get(text, 0) > 0
-
-
-def _district_suffix(text: str, start: int, suffix_at: int) -> bool:
-    """Whether the 区 sound at ``suffix_at`` may end a district heard a sound off.
-
-    Not the 区 of a kind of place (大小区 is 大+小区, not 大兴区), and after a stem that is a
-    word only the character 区 itself (海边区), never 去/取/曲 (顺利去).
-    """
-    if text[suffix_at - 1 : suffix_at + 1] in _PLACE_KINDS:
-        return False
-    return text[suffix_at] == "区" or not _is_word(text[start:suffix_at])
-
-
-def _near_stem(
-    text: str,
-    sounds: tuple[str, ...],
-    free: list[bool],
-    suffix_at: int,
-    kind: Literal["district", "street"],
-    said: str,
-    districts: frozenset[str],
-) -> tuple[int, tuple[Place, ...], float] | None:
-    """The one unit closest in sound to the syllables before ``suffix_at``, if close enough.
-
-    Returns (start, places, cost), or None when none is close enough or two units are as
-    close. One unit under two names (卢沟桥街道/卢沟桥地区) is one candidate; the name with
-    the suffix ``said`` is taken. A district stem that is a word (顺利 of 顺利去) counts only
-    before the character 区 itself (海边区), not before 去/取/曲.
-    """
-    stems = _district_stems() if kind == "district" else sound_index().street_stems
-    close: list[tuple[float, int, tuple[Place, ...]]] = []
-    for length, limit in _NEAR_LIMIT[kind].items():
-        start = suffix_at - length
-        if start < 0 or not all(free[start:suffix_at]):
-            continue
-        window = sounds[start:suffix_at]
-        if kind == "district" and not _district_suffix(text, start, suffix_at):
-            continue
-        for stem, places in stems.get(length, ()):
-            cost = _stem_cost(window, stem, limit)
-            if cost is not None:
-                close.append((cost, length, places))
-    local = [c for c in close if any(p.district in districts for p in c[2])]
-    close = local or close
-    if not close:
-        return None
-    cost = min(c[0] for c in close)
-    best = [c for c in close if c[0] == cost]
-    if len({_strip(c[2][0].name) for c in best}) > 1:
-        return None
-    best.sort(key=lambda c: (not c[2][0].name.endswith(said), -c[1]))
-    _, length, places = best[0]
-    return suffix_at - length, places, cost
-
-
-@functools.cache
-def _district_stems() -> dict[int, list[tuple[tuple[str, ...], tuple[Place, ...]]]]:
-    return {
-        n: [(stem, (Place("district", d, d, exact=False),)) for stem, d in entries]
-        for n, entries in sound_index().district_stems.items()
-    }
-
-
-def _stem_cost(window: tuple[str, ...], stem: tuple[str, ...], limit: float) -> float | None:
-    cost = 0.0
-    for said, name in zip(window, stem, strict=True):
-        step = syllable_cost(said, name)
-        if step > _SYLLABLE_LIMIT:
-            return None
-        cost += step
-        if cost > limit:
-            return None
-    return cost
-
-
 def _all_mentions(turns: list[Turn]) -> list[Mention]:
-    """Exact mentions, then same-sound ones, then near ones preferring the districts said."""
-    exact = [find_mentions(t) for t in turns]
-    said = frozenset(
-        p.district for ms in exact for m in ms for p in m.places if p.kind == "district"
-    )
-    same = []
-    for turn, taken in zip(turns, exact, strict=True):
-        sounds, free = _free(turn, taken)
-        heard = _same_sound(turn, sounds, free, said) + _bare_districts(turn, sounds, free, said)
-        same.append(heard)
-    districts = frozenset(
-        p.district for ms in exact + same for m in ms for p in m.places if p.kind == "district"
-    )
-    mentions: list[Mention] = []
-    for turn, taken, heard in zip(turns, exact, same, strict=True):
-        near = _near(turn, *_free(turn, taken + heard), districts)
-        mentions.extend(sorted(taken + heard + near, key=lambda m: m.start))
-    return mentions
+    """Exact mentions, then those heard by sound (see :mod:`~callscribe.summarize.place_sounds`)."""
+    return with_sound_alikes(turns, [find_mentions(t) for t in turns])
 
 
 def _votes_for_district(m: Mention) -> bool:
@@ -349,14 +105,8 @@ def _street_score(place: Place) -> float:
     return 1.5
 
 
-@functools.cache
-def _suffix_rank() -> dict[str, int]:
-    suffixes = load_rules("address")["street_suffixes"]
-    return {s: i for i, s in enumerate(suffixes)}
-
-
 def _prefer(street: str) -> int:
-    ranks = _suffix_rank()
+    ranks = street_suffix_rank()
     return min((r for s, r in ranks.items() if street.endswith(s)), default=len(ranks))
 
 
@@ -385,14 +135,7 @@ def _pick_street(mentions: list[Mention], district: str) -> tuple[str, Mention, 
 
 def _same_unit(one: str, other: str) -> bool:
     """梨园地区 and 梨园镇: one unit under two names."""
-    return _strip(one) == _strip(other)
-
-
-def _strip(street: str) -> str:
-    for suffix in sorted(_suffix_rank(), key=len, reverse=True):
-        if street.endswith(suffix):
-            return street[: -len(suffix)]
-    return street
+    return street_stem(one) == street_stem(other)
 
 
 def _pick_community(mentions: list[Mention], district: str, street: str | None) -> Mention | None:

@@ -39,11 +39,11 @@ def warm_up() -> None:
     """Load the rules, the gazetteer, jieba and the appeal model now, so the first call is fast."""
     from callscribe.summarize.appeal_model import appeal_model
     from callscribe.summarize.llm import extractor_from_settings
-    from callscribe.summarize.names import _jieba
+    from callscribe.summarize.name_cues import segmenter
 
     extractor_from_settings()
     gazetteer()
-    _jieba()
+    segmenter()
     appeal_model()
     sample = Segment(0.0, 1.0, "我叫王芳，住朝阳区望京，电话一三八一二三四五六七八。")
     extract_offline(Transcript(duration=1.0, segments=[sample]))

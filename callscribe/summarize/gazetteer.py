@@ -20,7 +20,15 @@ from callscribe.errors import ConfigurationError
 from callscribe.summarize.phonetic import keys_of
 from callscribe.summarize.rules import load_rules
 
-__all__ = ["Gazetteer", "Place", "SoundIndex", "gazetteer", "sound_index"]
+__all__ = [
+    "Gazetteer",
+    "Place",
+    "SoundIndex",
+    "gazetteer",
+    "sound_index",
+    "street_stem",
+    "street_suffix_rank",
+]
 
 PlaceKind = Literal["district", "street", "community"]
 
@@ -95,6 +103,22 @@ def _strip_suffix(name: str, suffixes: list[str]) -> str:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
+
+
+@functools.cache
+def street_suffix_rank() -> dict[str, int]:
+    """The street suffixes of rules/address.yaml -> their rank there (0 is the most preferred)."""
+    suffixes = load_rules("address")["street_suffixes"]
+    return {s: i for i, s in enumerate(suffixes)}
+
+
+def street_stem(street: str) -> str:
+    """``street`` without its suffix, so one unit under two names compares equal (梨园 of
+    梨园地区 and of 梨园镇)."""
+    for suffix in sorted(street_suffix_rank(), key=len, reverse=True):
+        if street.endswith(suffix):
+            return street[: -len(suffix)]
+    return street
 
 
 @functools.cache

@@ -2,58 +2,24 @@
 
 赵建国 when a full name is given; 孙女士 / 钱先生 when a surname and the gender are known (the
 caller's "女的", or the agent addressing "孙女士"); the bare surname 谢 otherwise; None when the
-caller declines. jieba (HMM on) bounds a full name said without punctuation ("我叫田芳电话呢").
+caller declines. What one turn says (cue words, the answer to 您贵姓, glosses) is read by
+:mod:`callscribe.summarize.name_cues`, where jieba (HMM on) bounds a full name said without
+punctuation ("我叫田芳电话呢"); this module weighs those readings across the call.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 from callscribe.summarize.dialogue import Turn
-from callscribe.summarize.gazetteer import gazetteer
-from callscribe.summarize.name_sounds import (
-    asks_surname,
-    gloss_surname,
-    heard_honorific,
-    homophone_surname,
-    is_courtesy,
-    misheard_cue_ends,
-)
-from callscribe.summarize.rules import load_rules
+from callscribe.summarize.name_cues import asked_name, asks_name, name_rules, said_name, surname_at
+from callscribe.summarize.name_sounds import gloss_surname, heard_honorific, homophone_surname
 
 __all__ = ["NameResult", "find_caller_name", "strip_honorific"]
 
 log = logging.getLogger(__name__)
-
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+(?=$|[，。！？、,.!?\s])")
-"""A name said alone up to punctuation ("我叫冷静怡。") needs no word boundaries."""
-
-_CLOSERS = "，,。.、；;！!？? "
-"""Marks that end a name said on its own; what follows is a gloss (王建军，三横王…)."""
-
-_GLOSS = re.compile(r"[\u4e00-\u9fff]{1,3}的(?P<ch>[\u4e00-\u9fff])")
-"""A character explained by a word it appears in: 石头的石, 美丽的丽."""
-
-_PLACE_FREQ = 2000
-"""jieba word frequency given to place names: high enough to win over a name's HMM guess."""
-
-
-@dataclass(frozen=True)
-class _NameRules:
-    compound: tuple[str, ...]
-    surnames: frozenset[str]
-    full_cues: tuple[str, ...]
-    surname_cues: tuple[str, ...]
-    questions: tuple[str, ...]
-    declines: tuple[str, ...]
-    honorifics: dict[str, str | None]
-    gender_words: dict[str, str]
-    explanations: tuple[str, ...]
-    stops: str
 
 
 @dataclass
@@ -65,119 +31,16 @@ class NameResult:
     confidence: float
 
 
-@functools.cache
-def _rules() -> _NameRules:
-    r = load_rules("names")
-    return _NameRules(
-        compound=tuple(r["compound_surnames"]),
-        surnames=frozenset(str(r["surnames"]).replace(" ", "")),
-        full_cues=tuple(sorted(r["full_name_cues"], key=len, reverse=True)),
-        surname_cues=tuple(sorted(r["surname_cues"], key=len, reverse=True)),
-        questions=tuple(r["name_questions"]),
-        declines=tuple(r["declines"]),
-        honorifics=dict(r["honorifics"]),
-        gender_words=dict(r["gender_words"]),
-        explanations=tuple(r["surname_explanations"]),
-        stops=str(r["name_stops"]),
-    )
-
-
 def strip_honorific(name: str) -> str:
     """赵先生 -> 赵; 赵建国 stays."""
-    for honorific in sorted(_rules().honorifics, key=len, reverse=True):
+    for honorific in sorted(name_rules().honorifics, key=len, reverse=True):
         if name.endswith(honorific) and len(name) > len(honorific):
             return name[: -len(honorific)]
     return name
 
 
-def _surname_at(text: str, pos: int) -> str | None:
-    rules = _rules()
-    for compound in rules.compound:
-        if text.startswith(compound, pos):
-            return compound
-    if pos < len(text) and text[pos] in rules.surnames:
-        return text[pos]
-    return None
-
-
-@functools.cache
-def _jieba() -> object:
-    """jieba with our user dictionary: hotline words and every Beijing place name, so that a
-    name said right before a place ("马丽上地西里") ends where the place begins."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    userdict = resources.files("callscribe.summarize").joinpath("rules", "userdict.txt")
-    with resources.as_file(userdict) as path:
-        jieba.load_userdict(str(path))
-    for key in gazetteer().keys:
-        jieba.add_word(key, freq=_PLACE_FREQ)
-    return jieba
-
-
-def _full_name_at(text: str, pos: int) -> str | None:
-    """A 2-4 character name starting at ``pos``, bounded by jieba's words and stop characters."""
-    surname = _surname_at(text, pos)
-    if surname is None:
-        return None
-    rules = _rules()
-    rest = text[pos:]
-    whole = _CJK_RUN.match(rest)
-    if whole and len(surname) + 1 <= len(whole.group()) <= len(surname) + 2:
-        said = whole.group()
-        if not any(ch in rules.stops for ch in said[len(surname) :]):
-            heard = is_courtesy(said) or heard_honorific(said, len(surname))
-            return None if heard else said
-    words: list[str] = _jieba().lcut(rest[:8])  # type: ignore[attr-defined]
-    name = ""
-    for word in words:
-        if not name:
-            name = word
-        elif len(name) == len(surname) and len(name + word) <= len(surname) + 2:
-            name += word
-        else:
-            break
-        if len(name) >= len(surname) + 1 and not name.startswith(surname):
-            return None
-    if not name.startswith(surname) or len(name) > len(surname) + 2:
-        name = surname + "".join(
-            ch for ch in rest[len(surname) : len(surname) + 2] if "\u4e00" <= ch <= "\u9fff"
-        )
-    while len(name) > len(surname) + 1 and name[-1] in rules.stops:
-        name = name[:-1]
-    if len(name) == len(surname) + 2 and rest[len(name) : len(name) + 2].endswith(surname):
-        # 冯丽二马冯: the gloss 二马冯 (冯 = 二 + 马) began inside the three characters.
-        name = name[:-1]
-    return name if _could_be_name(name, surname) else None
-
-
-def _could_be_name(name: str, surname: str) -> bool:
-    """Not a stop word after the surname, a courtesy word (谢谢) or a heard honorific (孙女事)."""
-    rules = _rules()
-    given = name[len(surname) :]
-    if not given or any(ch in rules.stops for ch in given[:1]) or is_courtesy(name):
-        return False
-    if heard_honorific(name, len(surname)):
-        return False
-    return not any(h in name for h in rules.honorifics) and bool(
-        re.fullmatch(r"[\u4e00-\u9fff]+", name)
-    )
-
-
-def _asked_name(turns: list[Turn], turn: Turn) -> bool:
-    if turn.index == 0:
-        return False
-    before = turns[turn.index - 1]
-    return before.speaker == "agent" and _asks_name(before.text)
-
-
-def _asks_name(text: str) -> bool:
-    return any(q in text for q in _rules().questions) or asks_surname(text)
-
-
 def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]]:
-    rules = _rules()
+    rules = name_rules()
     said = [t for t in turns if t.from_caller] + [
         t for t in turns if not t.from_caller and "还是" not in t.text
     ]
@@ -203,7 +66,7 @@ def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]
 
 
 def _declined(turns: list[Turn], turn: Turn) -> bool:
-    rules = _rules()
+    rules = name_rules()
     if not any(d in turn.text for d in rules.declines):
         return False
     if turn.speaker is None:
@@ -211,135 +74,7 @@ def _declined(turns: list[Turn], turn: Turn) -> bool:
             re.search(q + r"(?:(?!电话|号码).){0,12}(" + "|".join(rules.declines) + ")", turn.text)
             for q in rules.questions
         )
-    return _asked_name(turns, turn) or "名字" in turn.text or "姓名" in turn.text
-
-
-def _someone_else(text: str, start: int, end: int) -> bool:
-    """姓张的小姑娘, 一个姓张的: a third party's surname, not the caller's."""
-    return text[end : end + 1] == "的" or text[max(0, start - 1) : start] in ("个", "位")
-
-
-def _said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None, bool]:
-    """(full name, surname, strong) said in one caller turn.
-
-    ``strong`` marks a surname the caller gave as their own (我姓…, 免贵姓…, or the answer to
-    the agent's question); a bare 姓 may be a third party's (社保所的小姑娘，姓崔) and gives
-    way to a strong one said later.
-    """
-    text = turn.text
-    asked = _asked_name(turns, turn)
-    answer: tuple[str | None, str | None] = (None, None)
-    if asked:
-        answer = _bare_answer(text.lstrip("，,。 嗯啊哦喂"))
-        if answer[0]:
-            return answer[0], None, True
-    if turn.speaker is None:
-        raw = _raw_answer(text)
-        if raw:
-            return raw, None, True
-    cued = _cued_name(text, asked)
-    if cued[1]:
-        full = _full_name_clause(text, cued[1])
-        if full:
-            return full, None, cued[2]
-    spelled = _spelled_name(text) if asked and not cued[0] else None
-    if spelled and spelled.startswith(cued[1] or spelled[0]):
-        return spelled, None, True
-    if cued[0] or cued[1]:
-        return cued
-    if asked:
-        return None, answer[1] or _addressed_as(text), True
-    return None, None, False
-
-
-def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
-    """What the cue words give: 我叫赵建国, 我姓钱, 木子李 (see :func:`_said_name`)."""
-    rules = _rules()
-    for cue in rules.full_cues:
-        for match in re.finditer(re.escape(cue), text):
-            name = _full_name_at(text, match.end())
-            if name and (cue != "我是" or asked):
-                return name, None, asked or cue.startswith(("我", "名字", "姓名"))
-    for cue in rules.surname_cues:
-        for match in re.finditer(re.escape(cue), text):
-            surname = _surname_at(text, match.end())
-            if surname and not _someone_else(text, match.start(), match.end() + len(surname)):
-                return None, surname, cue != "姓" or asked
-    for pos in misheard_cue_ends(text):
-        surname = _heard_surname(text, pos)
-        if surname:
-            return None, surname, True
-    for explanation in rules.explanations:
-        at = text.find(explanation)
-        if at >= 0:
-            surname = _surname_at(text, at + len(explanation))
-            if surname:
-                return None, surname, asked
-    gloss = gloss_surname(text)
-    if gloss is not None:
-        return None, gloss[0], asked
-    return None, None, False
-
-
-def _full_name_clause(text: str, surname: str) -> str | None:
-    """The full name said as a clause of its own after the surname (我姓陈，耳东陈，陈晓雯，…)."""
-    for clause in re.split(f"[{re.escape(_CLOSERS)}\\s]+", text):
-        if (
-            clause.startswith(surname)
-            and len(surname) < len(clause) <= len(surname) + 2
-            and _full_name_at(clause, 0) == clause
-        ):
-            return clause
-    return None
-
-
-def _raw_answer(text: str) -> str | None:
-    """A full name right after the agent's question in unsegmented text, when a gloss of its
-    first character follows it (您贵姓石磊石头的石…, 怎么称呼白雪白色的白…)."""
-    for question in _rules().questions:
-        for match in re.finditer(re.escape(question), text):
-            pos = match.end()
-            while pos < len(text) and text[pos] in "呢啊呀？?，, ":
-                pos += 1
-            name = _full_name_at(text, pos)
-            if not name:
-                continue
-            gloss = _GLOSS.search(text, pos + len(name), pos + len(name) + 8)
-            if gloss and gloss.group("ch") == name[0]:
-                return name
-    return None
-
-
-def _addressed_as(text: str) -> str | None:
-    """叫我老柴就行，柴先生: the surname in front of an honorific, or after 老/小."""
-    for pos in range(len(text)):
-        surname = _surname_at(text, pos)
-        if surname is None:
-            continue
-        after = text[pos + len(surname) :]
-        if any(after.startswith(h) for h in _rules().honorifics if _rules().honorifics[h]):
-            return surname
-        if heard_honorific(text, pos + len(surname)) and not is_courtesy(text[pos:]):
-            return surname
-        if text[pos - 1 : pos] in ("老", "小") and text[pos - 3 : pos - 1] == "叫我":
-            return surname
-    return None
-
-
-def _bare_answer(head: str) -> tuple[str | None, str | None]:
-    """The reply to "您贵姓？": 张伟。 / 林，双木林 / 王先生."""
-    name = _full_name_at(head, 0)
-    if name and (len(head) <= len(name) + 2 or head[len(name) : len(name) + 1] in _CLOSERS):
-        return name, None
-    surname = _surname_at(head, 0)
-    if surname is None or is_courtesy(head):
-        return None, None
-    after = head[len(surname) : len(surname) + 1]
-    if not after or not "\u4e00" <= after <= "\u9fff":
-        return None, surname
-    if any(head.startswith(surname + h) for h in _rules().honorifics):
-        return None, surname
-    return None, None
+    return asked_name(turns, turn) or "名字" in turn.text or "姓名" in turn.text
 
 
 def find_caller_name(turns: list[Turn]) -> NameResult | None:
@@ -376,7 +111,7 @@ def _find_name(turns: list[Turn]) -> NameResult | None:
             continue
         if _declined(turns, turn):
             return NameResult(None, [turn], 0.8)
-        full, said_surname, said_strongly = _said_name(turns, turn)
+        full, said_surname, said_strongly = said_name(turns, turn)
         if full and said_strongly:
             return NameResult(full, [turn], 0.85 if turn.speaker else 0.7)
         if full and weak_full is None:
@@ -393,21 +128,6 @@ def _find_name(turns: list[Turn]) -> NameResult | None:
     if gender is None:
         return NameResult(surname, source, 0.7)
     return NameResult(surname + gender, source + gender_turns, 0.85)
-
-
-def _heard_surname(text: str, pos: int) -> str | None:
-    """The surname after a misheard 我姓 (我心前，前先生): one from the list, or a character
-    that sounds like one when the caller repeats it before an honorific in the same turn."""
-    surname = _surname_at(text, pos)
-    if surname and not is_courtesy(text[pos:]):
-        return surname
-    if pos >= len(text):
-        return None
-    heard = text[pos]
-    for at in range(pos + 1, len(text) - 1):
-        if text[at] == heard and heard_honorific(text, at + 1):
-            return homophone_surname(heard)
-    return None
 
 
 def _heard_gender(surname: str, text: str) -> str | None:
@@ -429,32 +149,11 @@ def _agent_addressed(turns: list[Turn]) -> tuple[str | None, list[Turn]]:
     for turn in turns:
         if turn.speaker != "agent":
             continue
-        asked = asked or _asks_name(turn.text)
+        asked = asked or asks_name(turn.text)
         if not asked:
             continue
         for pos in range(len(turn.text)):
-            surname = _surname_at(turn.text, pos)
+            surname = surname_at(turn.text, pos)
             if surname and heard_honorific(turn.text, pos + len(surname)):
                 return surname, [turn]
     return None, []
-
-
-_SELF_GLOSS = re.compile(r"(?P<word>[\u4e00-\u9fff]{2,3}?)的(?P<ch>[\u4e00-\u9fff])")
-
-
-def _spelled_name(text: str) -> str | None:
-    """A name spelt character by character (郑州的郑，伟大的伟): the whole name when the word
-    before each 的 holds the character after it and the first character is a surname."""
-    chars: list[str] = []
-    end = -1
-    for match in _SELF_GLOSS.finditer(text):
-        if match.group("ch") not in match.group("word"):
-            continue
-        if chars and text[end : match.start()].strip(_CLOSERS):
-            break
-        chars.append(match.group("ch"))
-        end = match.end()
-    name = "".join(chars)
-    if 2 <= len(name) <= 3 and _surname_at(name, 0) and not is_courtesy(name):
-        return name
-    return None
