@@ -1,15 +1,23 @@
-"""Run the ASR manifest under several decoding settings and print each one's total CER.
+"""Run an ASR manifest under several decoding settings and print each one's total CER.
 
-Usage: python scripts/asr_experiments.py [NAME ...]   (docs/benchmarks.md, "## Transcription")
+Usage (docs/benchmarks.md, "## Transcription" and "Packed windows"):
+
+    python scripts/asr_experiments.py [--manifest TSV] [NAME ...]
+
+``bare`` is the model alone, as a user would run it: faster-whisper's ``transcribe`` with beam 5,
+no prompt, no VAD, and none of callscribe's gates or punctuation; its text is converted to
+Simplified like every other's before scoring.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import time
 from pathlib import Path
 
+from callscribe.schema import CallAudio, Segment, Transcript
 from callscribe.settings import get_settings
 from callscribe.transcribe.engine import FasterWhisperEngine, TranscribeOptions
 from callscribe.transcribe.evaluate import evaluate_asr, read_manifest
@@ -48,21 +56,44 @@ EXPERIMENTS: dict[str, TranscribeOptions] = {
         BASE, initial_prompt=OLD_PROMPT, vad_speech_pad_ms=200
     ),
     "beam5_patience2": dataclasses.replace(BASE, patience=2.0),
+    "batched8": dataclasses.replace(BASE, batch_size=8),
 }
 COMPUTE = {"float32": "float32", "int8_float32": "int8_float32"}
 
 
-def main(names: list[str]) -> None:
+class BareModel:
+    """faster-whisper's own ``transcribe`` on the mono mix: beam 5, no prompt, no VAD."""
+
+    name = "bare"
+
+    def __init__(self, engine: FasterWhisperEngine) -> None:
+        self._model = engine._model
+
+    def transcribe(self, audio: CallAudio) -> Transcript:
+        mono = sum(audio.channels) / len(audio.channels)
+        raw, _info = self._model.transcribe(mono, language="zh", beam_size=5)
+        segments = [
+            Segment(start=s.start, end=s.end, text=to_simplified(s.text), speaker=None) for s in raw
+        ]
+        return Transcript(duration=audio.duration, segments=segments, language="zh")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", type=Path, default=Path("fixtures/speech/manifest.tsv"))
+    parser.add_argument("names", nargs="*")
+    args = parser.parse_args()
     settings = get_settings()
-    entries = read_manifest(Path("fixtures/speech/manifest.tsv"))
+    entries = read_manifest(args.manifest)
     model_dir = resolve_model_dir(settings.model, settings.cache_dir)
     engine = FasterWhisperEngine(model_dir, device="cpu", compute_type="int8")
-    for name in names or list(EXPERIMENTS):
+    for name in args.names or list(EXPERIMENTS):
         if name in COMPUTE:
             engine = FasterWhisperEngine(model_dir, device="cpu", compute_type=COMPUTE[name])
         engine.options = EXPERIMENTS.get(name, BASE)
         started = time.perf_counter()
-        report = evaluate_asr(entries, engine)
+        transcriber = BareModel(engine) if name == "bare" else engine
+        report = evaluate_asr(entries, transcriber)
         took = time.perf_counter() - started
         sys.stdout.write(
             f"{name}: CER {report.cer:.2%} ({report.errors}/{report.ref_chars}) in {took:.1f}s\n"
@@ -74,4 +105,4 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -23,7 +23,7 @@ from callscribe.transcribe.postprocess import (
     trim_loop_tail,
     words_of_text,
 )
-from callscribe.transcribe.prompt import DEFAULT_PROMPT, build_initial_prompt, read_vocabulary
+from callscribe.transcribe.prompt import HOTLINE_PROMPT, build_initial_prompt, read_vocabulary
 
 GATES = {"no_speech_threshold": 0.6, "log_prob_threshold": -1.0}
 
@@ -191,14 +191,14 @@ def test_no_speech_gate_needs_low_logprob_or_a_prompt_echo() -> None:
     # Measured: on noise the base model repeats its prompt with no_speech 0.95, logprob -0.29.
     echo = raw("请问您反映什么问题。", no_speech=0.95, logprob=-0.29)
     assert clean_segment(echo, None, **GATES) is not None
-    assert clean_segment(echo, None, **GATES, prompt=DEFAULT_PROMPT) is None
+    assert clean_segment(echo, None, **GATES, prompt=HOTLINE_PROMPT) is None
     twice = raw("请问您反映什么问题。请问您反映什么问题。", no_speech=0.9)
-    assert clean_segment(twice, None, **GATES, prompt=DEFAULT_PROMPT) is None
-    assert not is_prompt_echo("请问您反映什么问题。我家楼上漏水", DEFAULT_PROMPT)
+    assert clean_segment(twice, None, **GATES, prompt=HOTLINE_PROMPT) is None
+    assert not is_prompt_echo("请问您反映什么问题。我家楼上漏水", HOTLINE_PROMPT)
     # The agent really says the greeting: with speech, it stays.
     spoken = raw("您好，这里是北京12345市民服务热线", no_speech=0.02)
-    assert is_prompt_echo(spoken.text, DEFAULT_PROMPT)
-    assert clean_segment(spoken, "agent", **GATES, prompt=DEFAULT_PROMPT) is not None
+    assert is_prompt_echo(spoken.text, HOTLINE_PROMPT)
+    assert clean_segment(spoken, "agent", **GATES, prompt=HOTLINE_PROMPT) is not None
 
 
 def test_confidence_is_a_probability() -> None:
@@ -211,12 +211,12 @@ def test_confidence_is_a_probability() -> None:
 
 
 def test_prompt_uses_single_token_punctuation_and_optional_vocabulary() -> None:
-    assert "，" not in DEFAULT_PROMPT and "？" not in DEFAULT_PROMPT
-    assert DEFAULT_PROMPT == to_simplified(DEFAULT_PROMPT)
+    assert "，" not in HOTLINE_PROMPT and "？" not in HOTLINE_PROMPT
+    assert HOTLINE_PROMPT == to_simplified(HOTLINE_PROMPT)
     terms = read_vocabulary()
     assert "接诉即办" in terms and "12345" in terms and "朝阳区" in terms
     with_vocab = build_initial_prompt(use_vocabulary=True)
-    assert with_vocab is not None and with_vocab.endswith(DEFAULT_PROMPT)
+    assert with_vocab is not None and with_vocab.endswith(HOTLINE_PROMPT)
     assert "接诉即办" in with_vocab and len(with_vocab) <= 180
     assert build_initial_prompt(None) is None
 

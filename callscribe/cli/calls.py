@@ -45,7 +45,7 @@ def transcribe(audio: Path, as_json: bool, fmt: str | None, words: bool) -> None
         decoded = decode_call_audio(
             audio, agent_channel=settings.agent_channel, max_seconds=settings.max_call_seconds
         )
-        transcriber = transcriber_from_settings(settings, word_timestamps=words)
+        transcriber = transcriber_from_settings(settings)
         transcript = transcriber.transcribe(decoded)
     click.echo(export_transcript(transcript, "json" if as_json else fmt or "text", words=words))
 

@@ -71,13 +71,11 @@ def options_from_settings(settings: Settings) -> TranscribeOptions:
     )
 
 
-def transcriber_from_settings(settings: Settings, *, word_timestamps: bool = True) -> Transcriber:
+def transcriber_from_settings(settings: Settings) -> Transcriber:
     """The process-wide transcriber the settings describe.
 
-    ``word_timestamps`` is accepted for the callers that still pass it and changes nothing:
-    every call is decoded with word timings, which place each word's speaker and punctuation.
+    Every call is decoded with word timings, which place each word's speaker and punctuation.
     """
-    del word_timestamps
     return load_transcriber(
         settings.engine,
         settings.model,

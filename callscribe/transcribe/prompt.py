@@ -16,9 +16,10 @@ from pathlib import Path
 from callscribe import defaults
 from callscribe.errors import ConfigurationError
 
-__all__ = ["DEFAULT_PROMPT", "build_initial_prompt", "read_vocabulary"]
+__all__ = ["HOTLINE_PROMPT", "build_initial_prompt", "read_vocabulary"]
 
-DEFAULT_PROMPT = defaults.WHISPER_PROMPT
+HOTLINE_PROMPT = defaults.WHISPER_PROMPT
+"""The hotline's opening line; not the default (settings.prompt is empty), see defaults."""
 
 _MAX_PROMPT_CHARS = 180
 """Whisper keeps at most 223 prompt tokens; Chinese characters are one to three tokens each."""
@@ -48,7 +49,7 @@ def read_vocabulary(path: Path | None = None) -> tuple[str, ...]:
 
 
 def build_initial_prompt(
-    prompt: str | None = DEFAULT_PROMPT,
+    prompt: str | None = HOTLINE_PROMPT,
     *,
     use_vocabulary: bool = False,
     vocabulary_file: Path | None = None,
