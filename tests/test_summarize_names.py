@@ -108,7 +108,147 @@ def test_names_through_recognition_errors(
 
 
 def test_a_gloss_that_spells_another_surname_leaves_the_name_empty() -> None:
-    result = find_caller_name(_turns(("agent", "您怎么称呼？"), ("caller", "我叫张小红，立早章。")))
+    result = find_caller_name(_turns(("agent", "您怎么称呼？"), ("caller", "我叫陈小红，立早章。")))
     assert result is not None and result.name is None
     assert result.confidence < 0.5
     assert [t.index for t in result.turns] == [1]
+
+
+def test_a_gloss_spelling_a_surname_that_sounds_the_same_respells_it() -> None:
+    # 张 and 章 sound alike: the gloss is what tells them apart, so the gloss wins.
+    result = find_caller_name(_turns(("agent", "您怎么称呼？"), ("caller", "我叫张小红，立早张。")))
+    assert result is not None and result.name == "章小红"
+    assert 0.5 < result.confidence <= 0.8
+
+
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [
+        # Each misheard character is put right by the gloss that explains it.
+        ("刘健华，文刀刘，建设的剑，中华的华。", "刘建华"),
+        # A misheard gloss word is read as the dictionary word it sounds like (光灰: 光辉).
+        ("我叫石明灰，石头的石，明天的明，光灰的灰。", "石明辉"),
+        # Glosses built from parts, and the end of an idiom, explain nothing to change.
+        ("我叫周婷，周末的周，女字旁一个亭子的亭。", "周婷"),
+        ("林静怡，安静的静，心旷神怡的怡。", "林静怡"),
+        ("张立伟，立正的立，伟大的伟。", "张立伟"),
+    ],
+)
+def test_glosses_respell_the_given_name(answer: str, name: str) -> None:
+    result = find_caller_name(_turns(("agent", "您的姓名？"), ("caller", answer)))
+    assert result is not None and result.name == name
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # The answer to the name question follows it in the same stream, pauses as spaces.
+        ("好的 您贵姓 邱 邱海峰 海洋的海 山峰的峰 电话幺三二四零九幺七七五三 对", "邱海峰"),
+        ("行行我记一下 您贵姓 姓包 包先生留个电话 一五二一零三八六六九七 对", "包先生"),
+        ("您贵姓 胡 胡女士 电话 幺八九幺三六四零五七", "胡女士"),
+        ("您贵姓 方方建华 电话幺三九幺幺零八三二五一 好的方先生", "方建华"),
+        # A surname said with 我叫 before a pause; 我姓, a pause, then the surname.
+        ("开窗 好 好 我叫樊 樊女士 电话 幺三零幺幺七八二二六四 对", "樊女士"),
+        ("我 我姓 罗 罗马的罗 罗先生 电话 这个是借的", "罗先生"),
+    ],
+)
+def test_names_in_raw_text_without_speakers_or_punctuation(text: str, name: str) -> None:
+    result = find_caller_name(_turns((None, text)))
+    assert result is not None and result.name == name
+    assert result.confidence <= 0.7
+    assert [t.index for t in result.turns] == [0]
+
+
+def test_a_decline_in_raw_text_after_the_question_is_still_null() -> None:
+    result = find_caller_name(_turns((None, "您需要留个姓名吗 不用了 我就匿名 好的")))
+    assert result is not None and result.name is None
+
+
+@pytest.mark.parametrize(
+    ("pairs", "name"),
+    [
+        # A name said on its own right before the number, or before a gloss of it.
+        (
+            (
+                ("agent", "需要留个电话吗？"),
+                ("caller", "留吧，柏宏伟，电话幺三七幺七五六二零八九。"),
+            ),
+            "柏宏伟",
+        ),
+        ((("agent", "帮您转一下。"), ("caller", "好。宁丽，安宁的宁，电话幺三幺六。")), "宁丽"),
+        # A place said that way is no name.
+        (
+            (
+                ("agent", "需要留个电话吗？"),
+                ("caller", "留吧，王府井，电话幺三七幺七五六二零八九。"),
+            ),
+            None,
+        ),
+        # Dialect cue; a rare surname from the list.
+        ((("agent", "电话？"), ("caller", "行，你帮俺问问。俺叫鄢春生。")), "鄢春生"),
+    ],
+)
+def test_names_said_without_the_usual_cues(
+    pairs: tuple[tuple[Speaker | None, str], ...], name: str | None
+) -> None:
+    result = find_caller_name(_turns(*pairs))
+    assert (result.name if result else None) == name
+
+
+def test_not_wanting_to_say_something_else_is_no_decline() -> None:
+    result = find_caller_name(
+        _turns(
+            ("caller", "我不想细说，你们要名字吗？那就是城东第三医院。"),
+            ("agent", "好的，您的姓名？"),
+            ("caller", "米兰芳。"),
+        )
+    )
+    assert result is not None and result.name == "米兰芳"
+
+
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [
+        # A character that is no surname, said again before an honorific: the surname it sounds
+        # like; 学生 heard for 先生.
+        ("湖，湖先生，电话是幺五八。", "胡先生"),
+        ("我心坛，坛学生，电话幺五八。", "谭先生"),
+        # 我叫 heard as 我交 and the surname by sound; the gloss spells the surname.
+        ("我交章明华，弓长章，明天的明，中华的华。", "张明华"),
+    ],
+)
+def test_misheard_cues_and_surnames_by_sound(answer: str, name: str) -> None:
+    result = find_caller_name(_turns(("agent", "您贵姓？"), ("caller", answer)))
+    assert result is not None and result.name == name
+
+
+def test_an_ordinary_word_answering_the_name_question_is_no_name() -> None:
+    result = find_caller_name(_turns(("agent", "您贵姓？"), ("caller", "方便，女是。")))
+    assert result is None or result.name != "方便"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("我是左秀英，今年七十了。现在挂号全都得用手机。", "左秀英"),
+        ("我是育才中学一个学生家长叫孟川。学校门口那条路早上堵得厉害。", "孟川"),
+        ("我是丰收苑八号楼的住户洪建新，我们楼的水管昨天爆了。", "洪建新"),
+        ("我是北京人，我们楼的电梯前天坏了。", None),
+    ],
+)
+def test_a_caller_naming_themselves_in_a_monologue(text: str, name: str | None) -> None:
+    result = find_caller_name(_turns((None, text)))
+    assert (result.name if result else None) == name
+
+
+def test_a_gender_word_about_someone_else_gives_no_gender() -> None:
+    result = find_caller_name(
+        _turns(
+            ("caller", "喂，楼下有一个男的天天半夜喊，吵得睡不着。"),
+            ("agent", "您贵姓？"),
+            ("caller", "姓柯，电话一七七幺零六四八三五二。"),
+        )
+    )
+    assert result is not None and result.name == "柯"
+    result = find_caller_name(_turns(("agent", "您贵姓？"), ("caller", "姓柯，我是男的。")))
+    assert result is not None and result.name == "柯先生"

@@ -232,3 +232,52 @@ def test_only_a_garbled_hearing_fills_nothing_but_keeps_the_evidence() -> None:
 )
 def test_whispers_dashes_and_runs_of_yao(said: str, number: str) -> None:
     assert [n.digits for n in spoken_numbers(said)] == [number]
+
+
+def test_nian_between_digit_groups_is_a_misheard_filler() -> None:
+    assert [n.digits for n in spoken_numbers("电话，一五八，年，三三七二，然后四零六一。")] == [
+        "15833724061"
+    ]
+    assert spoken_numbers("二零一九年十二月") == []
+
+
+def test_a_confirmed_read_back_that_lost_one_digit_supports_the_callers_number() -> None:
+    said = ("caller", "一五八二六零三四四一九。")
+    read_back = ("agent", "158.603.4419,对吗？")
+    result = find_callback_phone(_turns(said, read_back, ("caller", "对。")))
+    assert result is not None and result.number == "15826034419" and result.confirmed
+    assert 0.8 <= result.confidence < 0.9
+    # Unconfirmed, the two hearings still disagree.
+    result = find_callback_phone(_turns(said, read_back, ("caller", "嗯，然后呢")))
+    assert result is not None and result.number is None
+
+
+def test_a_confirmation_repeating_the_read_backs_tail_wins_over_the_callers_slip() -> None:
+    result = find_callback_phone(
+        _turns(
+            ("caller", "158,0245,4409,哦，不对，我念错了。"),
+            ("agent", "那就是15802454490,对吗？"),
+            ("caller", "对，4490。"),
+        )
+    )
+    assert result is not None and result.number == "15802454490" and result.confirmed
+    # A bare 对 does not settle two complete hearings that differ.
+    result = find_callback_phone(
+        _turns(
+            ("caller", "158,0245,4409。"),
+            ("agent", "那就是15802454490,对吗？"),
+            ("caller", "对。"),
+        )
+    )
+    assert result is not None and result.number is None
+
+
+def test_a_read_back_with_part_of_the_area_code_supports_the_landline() -> None:
+    result = find_callback_phone(
+        _turns(
+            ("caller", "打家里座机吧，八二七幺，五三九六。"),
+            ("agent", "银销零八二七要五三九六，对吧？"),
+            ("caller", "对对对。"),
+        )
+    )
+    assert result is not None and result.number == "82715396" and result.confirmed

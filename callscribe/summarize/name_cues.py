@@ -6,8 +6,9 @@
 without punctuation. Deciding across the call (a decline, a strong surname over a weak one, the
 gender, what the agent calls the caller) is :mod:`callscribe.summarize.names`; this module
 holds the per-turn reading and the name rules both use, so that each stays a readable size.
-Misheard cues (我心前 for 我姓钱) are matched by sound in
-:mod:`callscribe.summarize.name_sounds`.
+Misheard cues (我心前 for 我姓钱, 我交 for 我叫) are matched by sound in
+:mod:`callscribe.summarize.name_sounds`; a given name misheard is respelt by the caller's own
+glosses of its characters (:func:`respelt_by_glosses`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from pypinyin import Style, pinyin
+
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.gazetteer import gazetteer
 from callscribe.summarize.name_sounds import (
@@ -27,6 +30,7 @@ from callscribe.summarize.name_sounds import (
     homophone_surname,
     is_courtesy,
     misheard_cue_ends,
+    sounds,
 )
 from callscribe.summarize.rules import load_rules
 
@@ -36,6 +40,7 @@ __all__ = [
     "asks_name",
     "name_rules",
     "said_name",
+    "respelt_by_glosses",
     "segmenter",
     "surname_at",
 ]
@@ -195,6 +200,9 @@ def said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None, bo
         answer = _bare_answer(text.lstrip("，,。 嗯啊哦喂"))
         if answer[0]:
             return answer[0], None, True
+        full = _full_name_clause(text, answer[1]) if answer[1] else None
+        if full:
+            return full, None, True
     if turn.speaker is None:
         raw = _raw_answer(text)
         if raw:
@@ -211,21 +219,50 @@ def said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None, bo
         return cued
     if asked:
         return None, answer[1] or _addressed_as(text), True
-    return None, None, False
+    return _name_before_number(text), None, False
+
+
+_NUMBER_NEXT = re.compile(r"(?:电话|手机|号码|联系方式)?[，,：: ]*[0-9零一幺二三四五六七八九]{3}")
+
+
+def _name_before_number(text: str) -> str | None:
+    """A name said as a clause of its own right before the number or a gloss of one of its
+    characters (留吧，柏宏伟，电话幺五八… / 宁丽，安宁的宁，…): a weak reading, kept only when
+    no cue gives the name; never a place or a dictionary word."""
+    for match in re.finditer(
+        f"(?:^|[{re.escape(_CLOSERS)}])([\u4e00-\u9fff]{{2,3}})(?=[{re.escape(_CLOSERS)}])", text
+    ):
+        clause = match.group(1)
+        after = text[match.end(1) + 1 :]
+        gloss = _SELF_GLOSS.match(after)
+        glossed = (
+            gloss is not None
+            and gloss.group("ch") in clause
+            and gloss.group("ch") in gloss.group("word")
+        )
+        if not (glossed or _NUMBER_NEXT.match(after)):
+            continue
+        if _full_name_at(clause, 0) != clause or clause in gazetteer().keys:
+            continue
+        if segmenter().dt.FREQ.get(clause, 0) > 0:  # type: ignore[attr-defined]
+            continue
+        return clause
+    return None
 
 
 def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
     """What the cue words give: 我叫赵建国, 我姓钱, 木子李 (see :func:`said_name`)."""
     rules = name_rules()
-    for cue in rules.full_cues:
-        for match in re.finditer(re.escape(cue), text):
-            name = _full_name_at(text, match.end())
-            if name and (cue != "我是" or asked):
-                return name, None, asked or cue.startswith(("我", "名字", "姓名"))
+    full_cued = _full_cued(text, asked)
+    if full_cued is not None:
+        return full_cued
     for cue in rules.surname_cues:
         for match in re.finditer(re.escape(cue), text):
-            surname = surname_at(text, match.end())
-            if surname and not _someone_else(text, match.start(), match.end() + len(surname)):
+            at = match.end()
+            while text[at : at + 1].isspace():  # raw text: 我姓 罗 罗马的罗
+                at += 1
+            surname = surname_at(text, at)
+            if surname and not _someone_else(text, match.start(), at + len(surname)):
                 return None, surname, cue != "姓" or asked
     for pos in misheard_cue_ends(text):
         surname = _heard_surname(text, pos)
@@ -241,6 +278,50 @@ def _cued_name(text: str, asked: bool) -> tuple[str | None, str | None, bool]:
     if gloss is not None:
         return None, gloss[0], asked
     return None, None, False
+
+
+def _full_cued(text: str, asked: bool) -> tuple[str | None, str | None, bool] | None:
+    """我叫赵建国; 我叫樊，樊女士 (the surname alone before a pause, a strong surname)."""
+    misheard = _misheard_full_cue(text)
+    if misheard is not None:
+        return misheard, None, True
+    for match in _SELF_ROLE.finditer(text):
+        name = _full_name_at(text, match.end())
+        if name and _said_alone(text, match.end(), name, shortest=2):
+            return name, None, True
+    for cue in name_rules().full_cues:
+        for match in re.finditer(re.escape(cue), text):
+            name = _full_name_at(text, match.end())
+            alone = name is not None and _said_alone(text, match.end(), name)
+            if name and (cue != "我是" or asked or alone):
+                return name, None, asked or cue.startswith(("我", "名字", "姓名"))
+            if cue.startswith(("我叫", "俺叫")):
+                surname = surname_at(text, match.end())
+                after = text[match.end() + len(surname or "") :][:1]
+                if surname and after and after in _CLOSERS:
+                    return None, surname, True
+    return None
+
+
+_SELF_ROLE = re.compile(
+    r"我是[^，。,.!?！？；;]{0,14}?"
+    r"(?:(?:住户|村民|家长|楼长|业主|居民|老师|职工|司机)叫?|叫)(?=[\u4e00-\u9fff])"
+)
+"""我是育才中学一个学生家长叫孟川, 我是丰收苑八号楼的住户左秀英: the caller's role, then the
+name."""
+
+
+def _said_alone(text: str, start: int, name: str, shortest: int = 3) -> bool:
+    """A full name of ``shortest`` to 3 characters ending at a pause, neither a place nor a
+    dictionary word: 我是左秀英，… names the caller where 我是北京人 or 我是王府井的 does not."""
+    end = start + len(name)
+    freq: dict[str, int] = segmenter().dt.FREQ  # type: ignore[attr-defined]
+    return (
+        shortest <= len(name) <= 3
+        and text[end : end + 1] in tuple(_CLOSERS)
+        and name not in gazetteer().keys
+        and freq.get(name, 0) == 0
+    )
 
 
 def _full_name_clause(text: str, surname: str) -> str | None:
@@ -289,11 +370,16 @@ def _addressed_as(text: str) -> str | None:
 
 
 def _bare_answer(head: str) -> tuple[str | None, str | None]:
-    """The reply to "您贵姓？": 张伟。 / 林，双木林 / 王先生."""
+    """The reply to "您贵姓？": 张伟。 / 林，双木林 / 王先生 / 孙孙建华 (the surname stuttered)."""
+    stutter = len(head) > 2 and head[0] == head[1] and not is_courtesy(head)
+    if stutter and surname_at(head, 0) == head[0]:
+        head = head[1:]
     name = _full_name_at(head, 0)
+    if name and _common_word(name) and not _SELF_GLOSS.search(head):
+        name = None  # 方便，女是: a word heard for 姓方，方女士, not a name
     if name and (len(head) <= len(name) + 2 or head[len(name) : len(name) + 1] in _CLOSERS):
         return name, None
-    surname = surname_at(head, 0)
+    surname = surname_at(head, 0) or _repeated_surname(head)
     if surname is None or is_courtesy(head):
         return None, None
     after = head[len(surname) : len(surname) + 1]
@@ -302,6 +388,43 @@ def _bare_answer(head: str) -> tuple[str | None, str | None]:
     if any(head.startswith(surname + h) for h in name_rules().honorifics):
         return None, surname
     return None, None
+
+
+_COMMON_WORD_FREQ = 500
+"""jieba frequency from which a two-character answer is an ordinary word (方便), not a name."""
+
+
+def _common_word(name: str) -> bool:
+    freq: dict[str, int] = segmenter().dt.FREQ  # type: ignore[attr-defined]
+    return freq.get(name, 0) >= _COMMON_WORD_FREQ
+
+
+def _misheard_full_cue(text: str) -> str | None:
+    """我交章明华，弓长章: 我叫 heard as 我交, a surname heard by sound, and a gloss that spells
+    the surname it sounds like: the gloss's surname and the characters after it."""
+    gloss = gloss_surname(text)
+    if gloss is None:
+        return None
+    for at in range(len(text) - 4):
+        if text[at] != "我" or text[at + 1] == "叫" or "jiao" not in sounds(text[at + 1]):
+            continue
+        said = _CJK_RUN.match(text, at + 2)
+        if said is None or len(said.group()) not in (2, 3) or at + 2 >= gloss[1]:
+            continue
+        if sounds(said.group()[0]) & sounds(gloss[0]):
+            return gloss[0] + said.group()[1:]
+    return None
+
+
+def _repeated_surname(head: str) -> str | None:
+    """湖，湖先生: a character that is no surname, said again before an honorific, is the
+    surname it sounds like (胡)."""
+    if not head:
+        return None
+    for at in range(1, min(len(head) - 1, 4)):
+        if head[at] == head[0] and heard_honorific(head, at + 1):
+            return homophone_surname(head[0])
+    return None
 
 
 def _heard_surname(text: str, pos: int) -> str | None:
@@ -338,3 +461,75 @@ def _spelled_name(text: str) -> str | None:
     if 2 <= len(name) <= 3 and surname_at(name, 0) and not is_courtesy(name):
         return name
     return None
+
+
+_WORD_GLOSS = re.compile(r"(?P<word>[\u4e00-\u9fff]{2})的(?P<ch>[\u4e00-\u9fff])")
+_MIN_GLOSS_FREQ = 20
+"""Least jieba frequency of a word taken as what a misheard gloss word was (光灰 -> 光辉)."""
+
+
+@functools.cache
+def _words_by_sound() -> dict[tuple[str, str], str]:
+    """Two-character dictionary words by their usual readings, the most frequent one kept."""
+    best: dict[tuple[str, str], tuple[int, str]] = {}
+    freq: dict[str, int] = segmenter().dt.FREQ  # type: ignore[attr-defined]
+    for word, count in freq.items():
+        if len(word) != 2 or count < _MIN_GLOSS_FREQ or not re.fullmatch(r"[\u4e00-\u9fff]+", word):
+            continue
+        key = (_usual(word[0]), _usual(word[1]))
+        if key not in best or best[key][0] < count:
+            best[key] = (count, word)
+    return {key: word for key, (_, word) in best.items()}
+
+
+@functools.cache
+def _usual(ch: str) -> str:
+    """The usual toneless reading of one character (立 is li, though it also reads wei)."""
+    return str(pinyin(ch, style=Style.NORMAL)[0][0])
+
+
+def _gloss_word(word: str, before: str) -> str | None:
+    """The dictionary word a gloss word is (建设, or the end of one: 心旷神怡), else the one it
+    sounds like (光灰 -> 光辉)."""
+    freq: dict[str, int] = segmenter().dt.FREQ  # type: ignore[attr-defined]
+    longer = (before[k:] + word for k in range(len(before)))
+    if freq.get(word, 0) >= _MIN_GLOSS_FREQ or any(freq.get(w, 0) > 0 for w in longer):
+        return word
+    return _words_by_sound().get((_usual(word[0]), _usual(word[1])))
+
+
+def respelt_by_glosses(name: str, surname_length: int, text: str) -> str:
+    """The given name as the caller's glosses right after it spell it (刘健华，建设的剑，中华的
+    华 -> 刘建华).
+
+    A gloss "W的C" explains the name character that sounds like C: by C when W holds C (中华的
+    华), else by the character of W that sounds like C (建设的剑 -> 建), W misheard (光灰的灰)
+    read as the dictionary word it sounds like (光辉). A gloss built from parts (女字旁一个亭子的
+    亭 for 婷) explains nothing here. Characters no gloss explains stay as heard.
+    """
+    given = name[surname_length:]
+    at_name = text.find(given)
+    if not given or at_name < 0:
+        return name
+    chars = list(name)
+    window = text[at_name + len(given) : at_name + len(given) + _GLOSS_WINDOW]
+    for match in _WORD_GLOSS.finditer(window):
+        if _PARTS.search(window[max(0, match.start() - 4) : match.start()]):
+            continue
+        heard = match.group("ch")
+        before = window[max(0, match.start() - 2) : match.start()]
+        word = _gloss_word(match.group("word"), before)
+        if word is None:
+            continue
+        spelt = [ch for ch in word if _usual(ch) == _usual(heard)]
+        for at in range(surname_length, len(chars)):
+            if _usual(chars[at]) == _usual(heard):
+                if len(set(spelt)) == 1:
+                    chars[at] = spelt[0]
+                break
+    return "".join(chars)
+
+
+_GLOSS_WINDOW = 24
+_PARTS = re.compile(r"旁|头|底|一个|加")
+"""Words of a character built from parts (女字旁一个亭, 雨字头一个文)."""

@@ -13,9 +13,22 @@ import logging
 import re
 from dataclasses import dataclass
 
+from callscribe.schema import Speaker
 from callscribe.summarize.dialogue import Turn
-from callscribe.summarize.name_cues import asked_name, asks_name, name_rules, said_name, surname_at
-from callscribe.summarize.name_sounds import gloss_surname, heard_honorific, homophone_surname
+from callscribe.summarize.name_cues import (
+    asked_name,
+    asks_name,
+    name_rules,
+    respelt_by_glosses,
+    said_name,
+    surname_at,
+)
+from callscribe.summarize.name_sounds import (
+    gloss_surname,
+    heard_honorific,
+    homophone_surname,
+    sounds,
+)
 
 __all__ = ["NameResult", "find_caller_name", "strip_honorific"]
 
@@ -56,13 +69,21 @@ def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]
         if not turn.from_caller:
             continue
         for word, gender in rules.gender_words.items():
-            if word in turn.text:
+            if any(not _third_party(turn.text, m.start()) for m in re.finditer(word, turn.text)):
                 return gender, [turn]
         bare = turn.text.strip("，,。！!？? ")
         asked = turn.index > 0 and "还是" in turns[turn.index - 1].text
         if asked and bare in ("先生", "女士"):
             return bare, [turns[turn.index - 1], turn]
     return None, []
+
+
+def _third_party(text: str, at: int) -> bool:
+    """有个男的在楼下喊, 那个女的: a gender word about someone else, not the caller."""
+    return text[max(0, at - 1) : at] in ("个", "位") or text[max(0, at - 2) : at] in (
+        "一个",
+        "那个",
+    )
 
 
 def _declined(turns: list[Turn], turn: Turn) -> bool:
@@ -74,22 +95,111 @@ def _declined(turns: list[Turn], turn: Turn) -> bool:
             re.search(q + r"(?:(?!电话|号码).){0,12}(" + "|".join(rules.declines) + ")", turn.text)
             for q in rules.questions
         )
-    return asked_name(turns, turn) or "名字" in turn.text or "姓名" in turn.text
+    if asked_name(turns, turn):
+        return True
+    # 我不想细说…你们要名字吗: a decline only when it is about the name (就不说名字了,
+    # 名字就不留了), not any 不想说 in a turn that mentions a name.
+    declines = "|".join(re.escape(d) for d in rules.declines)
+    if any(("名字" in d or "姓名" in d) and d in turn.text for d in rules.declines):
+        return True
+    return bool(
+        re.search(
+            f"(?:名字|姓名).{{0,6}}(?:{declines})|(?:{declines}).{{0,3}}(?:名字|姓名)", turn.text
+        )
+    )
 
 
 def find_caller_name(turns: list[Turn]) -> NameResult | None:
-    """The caller's name (see :func:`_find_name`), unless a surname gloss in the turn it came
-    from spells another surname (张李强，李早张: 立早章): then no name, a low confidence, and
-    that turn as evidence for the operator."""
-    result = _find_name(turns)
+    """The caller's name (see :func:`_find_name`), checked against the glosses of the turn it
+    came from (:func:`_checked`).
+
+    Raw text without speakers is read as the dialogue it was (:func:`_raw_dialogue`), with the
+    original turns as evidence and a lower confidence.
+    """
+    if not turns or any(t.speaker is not None for t in turns):
+        return _checked(_find_name(turns))
+    pseudo, origin = _raw_dialogue(turns)
+    found = _checked(_find_name(pseudo)) if len(pseudo) > len(turns) else None
+    if found is not None:
+        evidence = [origin[t.index] for t in found.turns]
+    else:
+        found = _checked(_find_name(turns))
+        if found is None:
+            return None
+        evidence = found.turns
+    unique = list({t.index: t for t in evidence}.values())
+    return NameResult(found.name, unique, min(found.confidence, _RAW_CONFIDENCE))
+
+
+_RAW_CONFIDENCE = 0.7
+"""Raw text has no speakers to tell the caller's words from the agent's."""
+
+
+_ANSWER_END = re.compile(r"电话|手机|联系|号码|方式|留个|[0-9零一幺二三四五六七八九]{3}")
+"""Where the caller's answer to the name question ends in raw text: the agent asking for the
+number, or the number itself."""
+_ANSWER_MAX = 24
+
+
+def _raw_dialogue(turns: list[Turn]) -> tuple[list[Turn], dict[int, Turn]]:
+    """Raw text as a dialogue: each name question (您贵姓) as the agent's turn and what follows
+    it, up to the number or the agent's next question, as the caller's answer, its pauses
+    (spaces) read as commas. What comes before and after stays speakerless."""
+    rules = name_rules()
+    question = re.compile("|".join(re.escape(q) for q in rules.questions))
+    pseudo: list[Turn] = []
+    origin: dict[int, Turn] = {}
+
+    def add(turn: Turn, speaker: Speaker | None, text: str) -> None:
+        text = text.strip()
+        if text:
+            origin[len(pseudo)] = turn
+            pseudo.append(Turn(len(pseudo), speaker, text, turn.start, turn.end))
+
+    for turn in turns:
+        text, done = turn.text, 0
+        for match in question.finditer(text):
+            if match.start() < done:
+                continue
+            end = match.end()
+            while end < len(text) and text[end] in "呢啊呀？?，,":
+                end += 1
+            limit = min(len(text), end + _ANSWER_MAX)
+            stops = [m.start() for m in (_ANSWER_END.search(text, end, limit),) if m]
+            stops += [m.start() for m in (question.search(text, end, limit),) if m]
+            answer_end = min(stops, default=limit)
+            answer = re.sub(r"\s+", "，", text[end:answer_end].strip())
+            if not answer:
+                continue
+            add(turn, None, text[done : match.start()])
+            add(turn, "agent", text[match.start() : end])
+            add(turn, "caller", answer)
+            done = answer_end
+        add(turn, None, text[done:])
+    return pseudo, origin
+
+
+def _checked(result: NameResult | None) -> NameResult | None:
+    """The name as the glosses of its turns spell it. A surname gloss that spells another
+    surname empties it (陈小红，立早章: no name, a low confidence, the turn as evidence), unless
+    the two sound alike (张立强，立早张 -> 章立强: the gloss is what tells homophones apart);
+    the given name is respelt by its characters' glosses (:func:`respelt_by_glosses`)."""
     if result is None or not result.name:
         return result
+    name = result.name
     for turn in result.turns:
         if not turn.from_caller:
             continue
         gloss = gloss_surname(turn.text)
-        if gloss is not None and not result.name.startswith(gloss[0]):
-            return NameResult(None, result.turns, _CONFLICT_CONFIDENCE)
+        if gloss is not None and not name.startswith(gloss[0]):
+            if len(gloss[0]) != 1 or not sounds(name[0]) & sounds(gloss[0]):
+                return NameResult(None, result.turns, _CONFLICT_CONFIDENCE)
+            # 张立强，立早张: the gloss spells 章, which 张 sounds like: the gloss wins.
+            name = gloss[0] + name[1:]
+        if strip_honorific(name) == name:
+            name = respelt_by_glosses(name, len(surname_at(name, 0) or name[:1]), turn.text)
+    if name != result.name:
+        return NameResult(name, result.turns, min(result.confidence, 0.8))
     return result
 
 

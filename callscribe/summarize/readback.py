@@ -5,7 +5,10 @@ less often, garbles a digit in either party's words. The agent's read-back is a 
 of the same number, made on the other channel, and the caller's 对 after it confirms what the
 agent said. A number is filled only when the two hearings agree, one being the other with runs
 of a repeated digit shortened (a collapse: Whisper drops, it does not invent a run), or when the
-caller confirmed a read-back that no hearing of the caller contradicts. Where the hearings
+caller confirmed a read-back that no hearing of the caller contradicts. A confirmed read-back
+also settles it when it is the caller's complete number less one digit (a dropped digit that is
+no repeat), when the caller's 对 repeats its last digits over the caller's own slip (对，四四九零),
+or when it carries only part of the 010 area code (零八二七幺五三九六). Where the hearings
 disagree nothing is filled: the evidence of both goes to the operator with a low confidence.
 No digit string is ever cut or padded to make it fit.
 """
@@ -13,11 +16,12 @@ No digit string is ever cut or padded to make it fit.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
 from callscribe.summarize.dialogue import Turn
 
-__all__ = ["Hearing", "ReadBack", "Verdict", "collapses_to", "settle"]
+__all__ = ["Hearing", "ReadBack", "Verdict", "collapses_to", "one_dropped", "settle"]
 
 CONFLICT_CONFIDENCE = 0.2
 """The hearings disagree: nothing is filled, the operator sees both."""
@@ -72,9 +76,44 @@ def _kind(digits: str) -> str:
     return "mobile" if digits.startswith("1") else "landline"
 
 
+_AREA_CODE = "010"
+_AREA_PARTS = ("0", "01", "10")
+"""What Whisper leaves of 零幺零 when it garbles a syllable (银销零八二七幺…: 0 + the landline)."""
+
+
 def _local(digits: str) -> str:
-    """The digits without Beijing's 010 prefix, as the stored number has them."""
-    return digits[3:] if digits.startswith("010") and len(digits) > 9 else digits
+    """The digits without Beijing's 010 prefix, as the stored number has them: the whole prefix
+    before a number of any length, a part of it only before exactly 8 landline digits."""
+    if digits.startswith(_AREA_CODE) and len(digits) > 9:
+        return digits[3:]
+    for part in _AREA_PARTS:
+        rest = digits[len(part) :]
+        if digits.startswith(part) and len(rest) == 8 and rest[0] in "23456789":
+            return rest
+    return digits
+
+
+def one_dropped(full: str, heard: str) -> bool:
+    """``heard`` is ``full`` with exactly one digit left out (13326084419 -> 1336084419)."""
+    if len(heard) != len(full) - 1:
+        return False
+    return any(full[:k] + full[k + 1 :] == heard for k in range(len(full)))
+
+
+def _tail_repeated(answer: Turn | None, number: str, rival: str) -> bool:
+    """The caller's 对 repeats the read-back's last digits (对，四四九零), which the rival hearing
+    does not end with: the caller confirms the read-back over their own earlier words."""
+    if answer is None:
+        return False
+    for run in _DIGIT_RUN.findall(answer.text):
+        digits = run.translate(_DIGIT_WORDS)
+        if 3 <= len(digits) < len(number) and number.endswith(digits):
+            return not rival.endswith(digits)
+    return False
+
+
+_DIGIT_RUN = re.compile(r"[0-9零〇一幺二两三四五六七拐八九]{3,}")
+_DIGIT_WORDS = str.maketrans("零〇一幺二两三四五六七拐八九", "00112234567789")
 
 
 def _supports(hearing: Hearing, number: str) -> bool:
@@ -100,6 +139,10 @@ def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
             turns = _with_answer([*(h.turn for h in support), agent.turn], read_back)
             return Verdict(agent.number, turns, 0.97 if confirmed else 0.9, confirmed=confirmed)
         rival = next((h for h in reversed(same_kind) if h.number is not None), None)
+        if rival is not None and rival.number and confirmed:
+            if _tail_repeated(read_back.answer, agent.number, rival.number):
+                turns = _with_answer([rival.turn, agent.turn], read_back)
+                return Verdict(agent.number, turns, 0.85, confirmed=True)
         if rival is not None:
             turns = _with_answer([rival.turn, agent.turn], read_back)
             return Verdict(None, turns, CONFLICT_CONFIDENCE)
@@ -111,6 +154,16 @@ def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
     if len({h.number for h in support}) == 1:
         turns = _with_answer([*(h.turn for h in support), agent.turn], read_back)
         return Verdict(support[-1].number, turns, 0.95 if confirmed else 0.88, confirmed=confirmed)
+    if confirmed:
+        # The read-back lost one digit that is no repeat (一五八二六零三… read back 一五八六零三…)
+        # and the caller said 对 to what the agent really said: the caller's complete number,
+        # when it is the only one the read-back is a hearing of.
+        lost = {h.number for h in said if h.number and one_dropped(h.number, _local(agent.digits))}
+        if len(lost) == 1:
+            number = lost.pop()
+            support = [h for h in said if h.number == number]
+            turns = _with_answer([support[-1].turn, agent.turn], read_back)
+            return Verdict(number, turns, 0.85, confirmed=True)
     if same_kind:
         turns = _with_answer([same_kind[-1].turn, agent.turn], read_back)
         return Verdict(None, turns, CONFLICT_CONFIDENCE)
