@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callscribe.schema import Speaker
+from callscribe.schema import Speaker, Word
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.names import find_caller_name
 
@@ -252,3 +252,33 @@ def test_a_gender_word_about_someone_else_gives_no_gender() -> None:
     assert result is not None and result.name == "柯"
     result = find_caller_name(_turns(("agent", "您贵姓？"), ("caller", "姓柯，我是男的。")))
     assert result is not None and result.name == "柯先生"
+
+
+def _heard(text: str, probabilities: dict[str, float]) -> Turn:
+    """A caller turn whose words (one per character) carry the given probabilities."""
+    words = tuple(
+        Word(start=i * 0.2, end=i * 0.2 + 0.2, word=ch, probability=probabilities.get(ch, 0.95))
+        for i, ch in enumerate(text)
+    )
+    return Turn(1, "caller", text, 0.0, len(text) * 0.2, words)
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "name"),
+    [
+        ({}, "刘德顺"),
+        ({"德": 0.45}, "刘德顺"),
+        ({"刘": 0.2}, "刘德顺"),
+        ({"德": 0.31}, None),
+    ],
+)
+def test_a_given_name_heard_with_a_low_probability_is_left_empty(
+    probabilities: dict[str, float], name: str | None
+) -> None:
+    turns = [Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0), _heard("我叫刘德顺。", probabilities)]
+    found = find_caller_name(turns)
+    assert found is not None
+    assert found.name == name
+    assert found.turns
+    if name is None:
+        assert found.confidence <= 0.3

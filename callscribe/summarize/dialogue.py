@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callscribe.schema import CaseFields, Evidence, Speaker, Transcript
+from callscribe.schema import CaseFields, Evidence, Speaker, Transcript, Word
 
 __all__ = ["Turn", "cite", "turns_of"]
 
@@ -18,6 +18,8 @@ class Turn:
     text: str
     start: float
     end: float
+    words: tuple[Word, ...] = ()
+    """Whisper's words with their probabilities, where the transcript kept them."""
 
     @property
     def from_caller(self) -> bool:
@@ -32,7 +34,7 @@ class Turn:
 def turns_of(transcript: Transcript) -> list[Turn]:
     """Number the segments; whitespace inside Whisper text is kept (it separates words)."""
     return [
-        Turn(i, seg.speaker, seg.text.strip(), seg.start, seg.end)
+        Turn(i, seg.speaker, seg.text.strip(), seg.start, seg.end, tuple(seg.words or ()))
         for i, seg in enumerate(transcript.segments)
     ]
 
