@@ -29,9 +29,16 @@ def eval_fields(labelled: Path, as_json: bool, misses: bool) -> None:
     """Per-field accuracy of the field extractor on LABELLED.jsonl (see summarize/evaluate.py).
 
     Entity fields (name, phone, places) add precision (right among filled) and recall (right
-    among labelled).
+    among labelled). The reliability table bins the confidences of appeal_type, category,
+    urgency and the entity fields and gives each bin's accuracy.
     """
-    from callscribe.summarize.evaluate import evaluate, format_field_lines, load_labelled, report
+    from callscribe.summarize.evaluate import (
+        evaluate,
+        format_field_lines,
+        format_reliability_lines,
+        load_labelled,
+        report,
+    )
     from callscribe.summarize.fields import extract_case_fields, warm_up
 
     with reported():
@@ -43,6 +50,8 @@ def eval_fields(labelled: Path, as_json: bool, misses: bool) -> None:
         return
     click.echo(f"{result['calls']} calls from {labelled.name}")
     for line in format_field_lines(result["fields"], misses=misses):
+        click.echo(line)
+    for line in format_reliability_lines(result["reliability"]):
         click.echo(line)
     lat = result["latency_ms"]
     click.echo(

@@ -1,10 +1,15 @@
-"""Appeal type, category, urgency, callback and confidentiality from weighted cue words.
+"""Appeal type, category, urgency, callback and confidentiality.
+
+The appeal type and the category are decided by the trained classifier
+(:mod:`callscribe.summarize.case_model`), which reads the caller's words (character n-grams);
+its confidence is a calibrated probability of being right. The cue rules, which read the
+explicit words and so mistook annoyed questions for complaints and the office named for the
+topic, remain as ``classify_appeal_by_rules`` and ``classify_category_by_rules``: their evidence
+is cited where they agree with the classifier, and scripts/classifier_cv.py measures them.
 
 The cue tables live in rules/cues.yaml and rules/categories.yaml. Each cue found in a turn adds
 its weight (the caller's turns in full, the agent's at ``agent_weight``); the highest total wins,
 ties go to the order in the rules. Urgency cues right after a negation (没有人受伤) do not count.
-Where the cue words are unsure of the appeal type, a small trained classifier decides
-(:mod:`callscribe.summarize.appeal_model`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from callscribe.schema import APPEAL_TYPES, CATEGORIES
-from callscribe.summarize.appeal_model import AppealModel, appeal_model, model_text
+from callscribe.summarize.case_model import CaseModel, case_model, model_text
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.rules import heard_as_meant, load_rules, weights
 
@@ -24,6 +29,7 @@ __all__ = [
     "classify_appeal",
     "classify_appeal_by_rules",
     "classify_category",
+    "classify_category_by_rules",
     "classify_urgency",
     "find_flags",
     "model_input",
@@ -63,7 +69,6 @@ class _CueRules:
     problem_default: str
     confidential_report_bonus: float
     appeal_patterns: tuple[tuple[re.Pattern[str], str, float], ...]
-    appeal_model_below: float
 
 
 @functools.cache
@@ -104,7 +109,6 @@ def _rules() -> _CueRules:
             (re.compile(str(p["pattern"])), str(p["appeal"]), float(p["weight"]))
             for p in cues.get("appeal_patterns") or []
         ),
-        appeal_model_below=float(cues.get("appeal_model_below", 0.0)),
     )
 
 
@@ -148,16 +152,16 @@ def _decide(
 
 
 def classify_appeal(
-    turns: list[Turn], *, urgent: bool, confidential: bool = False, model: AppealModel | None = None
+    turns: list[Turn], *, urgent: bool, confidential: bool = False, model: CaseModel | None = None
 ) -> Decision:
     """诉求类型: 咨询 求助 投诉 举报 建议 表扬 其他.
 
-    The cue words decide; where they are unsure (confidence below ``appeal_model_below``) the
-    trained classifier does, ``model`` if given, else the one trained on the packaged examples.
+    The trained classifier decides (``model`` if given, else the one trained on the packaged
+    examples); the cue rules' evidence is cited where they agree with it. ``urgent`` and
+    ``confidential`` weigh in the rules' decision only.
     """
-    decision = classify_appeal_by_rules(turns, urgent=urgent, confidential=confidential)
-    if decision.confidence < _rules().appeal_model_below:
-        decision = _ask_model(turns, decision, model or appeal_model())
+    rules = classify_appeal_by_rules(turns, urgent=urgent, confidential=confidential)
+    decision = _ask_model("appeal_type", turns, rules, model or case_model())
     assert decision.value in APPEAL_TYPES
     return decision
 
@@ -183,7 +187,7 @@ def classify_appeal_by_rules(
         scores["求助"] += rules.urgent_help_bonus
     if confidential:
         scores["举报"] += rules.confidential_report_bonus
-    category = classify_category(turns)
+    category = classify_category_by_rules(turns)
     if not any(scores.values()) and category.value != "其他":
         decision = Decision(rules.problem_default, category.turns, 0.4, dict(scores))
     else:
@@ -192,22 +196,31 @@ def classify_appeal_by_rules(
 
 
 def model_input(turns: list[Turn]) -> str:
-    """The call as the appeal classifier reads it (homophones undone, turns joined)."""
-    return heard_as_meant(model_text([t.text for t in turns]))
+    """The call as the classifier reads it (every turn, homophones undone, joined)."""
+    return model_text(turns)
 
 
-def _ask_model(turns: list[Turn], unsure: Decision, model: AppealModel) -> Decision:
-    """The trained classifier's answer where the cue words were unsure (confidence 0.3-0.7)."""
-    label, probability = model.predict(model_input(turns))
-    if label == unsure.value:
-        cited = unsure.turns
+def _ask_model(name: str, turns: list[Turn], rules: Decision, model: CaseModel) -> Decision:
+    """The classifier's decision for field ``name``, citing the rules' turns where they agree."""
+    decided = model.decide(name, model_input(turns))
+    if decided.value == rules.value and rules.turns:
+        cited = rules.turns
     else:
         cited = [t for t in turns if t.from_caller][:2]
-    return Decision(label, cited, round(0.3 + 0.4 * probability, 3), unsure.scores)
+    return Decision(decided.value, cited, decided.confidence, rules.scores)
 
 
-def classify_category(turns: list[Turn]) -> Decision:
-    """First-level category (住房物业 … 其他)."""
+def classify_category(turns: list[Turn], *, model: CaseModel | None = None) -> Decision:
+    """First-level category (住房物业 … 其他), decided by the trained classifier."""
+    decision = _ask_model(
+        "category", turns, classify_category_by_rules(turns), model or case_model()
+    )
+    assert decision.value in CATEGORIES
+    return decision
+
+
+def classify_category_by_rules(turns: list[Turn]) -> Decision:
+    """The category from the cue words alone."""
     scores, where = _score(turns, _rules().categories)
     decision = _decide(scores, where, list(CATEGORIES), "其他")
     assert decision.value in CATEGORIES

@@ -17,6 +17,11 @@ was filled in costs an operator a wasted dispatch, an empty one only a question,
 are reported apart. Precision is right filled values over filled values (a value filled where
 the label is null counts as filled and wrong); recall is right filled values over labels that
 are not null.
+
+The reliability table checks that the confidences mean what they say: for appeal_type, category,
+urgency and the entity fields, the scored calls whose field has a confidence are put in bins of
+confidence (``RELIABILITY_BINS``), each with its count and accuracy; the headline is how many
+fields were given a confidence of at least 0.8 and how often those were right.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from callscribe.summarize.names import strip_honorific
 
 __all__ = [
     "ENTITY_FIELDS",
+    "RELIABILITY_BINS",
+    "RELIABILITY_FIELDS",
     "SCORED",
     "TUNING_SETS",
     "FieldScore",
@@ -41,7 +48,9 @@ __all__ = [
     "evaluate",
     "field_report",
     "format_field_lines",
+    "format_reliability_lines",
     "load_labelled",
+    "reliability_report",
     "score_call",
     "transcript_from_turns",
 ]
@@ -61,6 +70,11 @@ SCORED = (
 )  # fmt: skip
 ENTITY_FIELDS = ("caller_name", "callback_phone", "district", "street", "community", "address")
 """Fields scored with precision and recall as well as accuracy."""
+RELIABILITY_FIELDS = ("appeal_type", "category", "urgency", *ENTITY_FIELDS)
+"""Fields whose confidences the reliability table checks."""
+RELIABILITY_BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.9), (0.9, 1.0))
+"""Confidence bins, low end included, high end excluded (the last includes 1.0)."""
+HIGH_CONFIDENCE = 0.8
 _NULL_NOT_SCORED = ("needs_callback", "confidential")
 _SECONDS_PER_TURN = 4.0
 
@@ -90,6 +104,8 @@ class FieldScore:
     filled: int = 0
     filled_correct: int = 0
     labelled: int = 0
+    confident: list[tuple[float, bool]] = field(default_factory=list)
+    """(confidence, right) for each scored call where the field was given a confidence."""
 
     @property
     def accuracy(self) -> float:
@@ -178,6 +194,8 @@ def score_call(
             score.filled_correct += int(right)
         if expected is not None:
             score.labelled += 1
+        if name in RELIABILITY_FIELDS and name in fields.confidence:
+            score.confident.append((fields.confidence[name], right))
 
 
 def evaluate(
@@ -220,8 +238,74 @@ def field_report(scores: dict[str, FieldScore]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _bin_label(low: float, high: float) -> str:
+    if low == 0.0:
+        return f"<{high:g}"
+    if high >= 1.0:
+        return f">={low:g}"
+    return f"{low:g}-{high:g}"
+
+
+def _in_bin(confidence: float, low: float, high: float) -> bool:
+    return low <= confidence < high or (high >= 1.0 and confidence >= low)
+
+
+def reliability_report(scores: dict[str, FieldScore]) -> dict[str, Any]:
+    """Per field, count and accuracy in each confidence bin; and the >= 0.8 headline."""
+    fields: dict[str, list[dict[str, Any]]] = {}
+    high = right = 0
+    for name in RELIABILITY_FIELDS:
+        if name not in scores or not scores[name].confident:
+            continue
+        pairs = scores[name].confident
+        bins = []
+        for low, top in RELIABILITY_BINS:
+            inside = [ok for c, ok in pairs if _in_bin(c, low, top)]
+            bins.append(
+                {
+                    "bin": _bin_label(low, top),
+                    "count": len(inside),
+                    "right": sum(inside),
+                    "accuracy": _ratio(sum(inside) / len(inside)) if inside else None,
+                }
+            )
+        fields[name] = bins
+        high += sum(1 for c, _ in pairs if c >= HIGH_CONFIDENCE)
+        right += sum(1 for c, ok in pairs if c >= HIGH_CONFIDENCE and ok)
+    return {
+        "fields": fields,
+        "high_confidence": {
+            "threshold": HIGH_CONFIDENCE,
+            "count": high,
+            "right": right,
+            "accuracy": _ratio(right / high) if high else None,
+        },
+    }
+
+
+def format_reliability_lines(reliability: dict[str, Any]) -> list[str]:
+    """The reliability table of ``eval fields`` from :func:`reliability_report`'s figures."""
+    bins = [_bin_label(low, high) for low, high in RELIABILITY_BINS]
+    lines = [
+        "  reliability (confidence bin: count, right)",
+        "  " + " " * 16 + "".join(f"{b:>16}" for b in bins),
+    ]
+    for name, entries in reliability["fields"].items():
+        cells = "".join(
+            f"{e['count']:>9} {_percent(e['accuracy'])}" if e["count"] else f"{'-':>16}"
+            for e in entries
+        )
+        lines.append(f"  {name:<16}{cells}")
+    head = reliability["high_confidence"]
+    lines.append(
+        f"  fields at confidence >= {head['threshold']:g}: {head['count']}, "
+        f"right {_percent(head['accuracy']).strip()}"
+    )
+    return lines
+
+
 def report(scores: dict[str, FieldScore], latencies: list[float]) -> dict[str, Any]:
-    """JSON-ready summary: per-field accuracy and latency percentiles."""
+    """JSON-ready summary: per-field accuracy, reliability of confidences, latency."""
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
@@ -230,6 +314,7 @@ def report(scores: dict[str, FieldScore], latencies: list[float]) -> dict[str, A
     return {
         "calls": len(latencies),
         "fields": field_report(scores),
+        "reliability": reliability_report(scores),
         "latency_ms": {
             "mean": round(sum(ordered) / len(ordered), 2) if ordered else 0.0,
             "p50": pct(0.5),

@@ -36,15 +36,15 @@ _UNASKED_CONFIDENCE = 0.6
 
 
 def warm_up() -> None:
-    """Load the rules, the gazetteer, jieba and the appeal model now, so the first call is fast."""
-    from callscribe.summarize.appeal_model import appeal_model
+    """Load the rules, the gazetteer, jieba and the classifier now, so the first call is fast."""
+    from callscribe.summarize.case_model import case_model
     from callscribe.summarize.llm import extractor_from_settings
     from callscribe.summarize.name_cues import segmenter
 
     extractor_from_settings()
     gazetteer()
     segmenter()
-    appeal_model()
+    case_model()
     sample = Segment(0.0, 1.0, "我叫王芳，住朝阳区望京，电话一三八一二三四五六七八。")
     extract_offline(Transcript(duration=1.0, segments=[sample]))
 
