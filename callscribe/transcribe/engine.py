@@ -89,9 +89,9 @@ class TranscribeOptions:
     # packing (transcribe/windows.py)
     max_window_s: float = MAX_WINDOW_S
     window_gap_s: float = GAP_S
-    batch_size: int = 1
-    """Windows decoded at once by faster-whisper's ``BatchedInferencePipeline``; 1 decodes them
-    one after the other with the full decoder (temperature fallback included)."""
+    batch_size: int = defaults.BATCH_SIZE
+    """Windows decoded at once by faster-whisper's ``BatchedInferencePipeline`` (at the first
+    temperature only); 1 decodes them one after the other with temperature fallback."""
     # hallucination gates
     vad_filter: bool = True
     vad_threshold: float = 0.5
@@ -127,9 +127,9 @@ class ChannelEngine(abc.ABC):
     word timings, cleaned, mapped back to its speaker and time, and merged by turn.
 
     The VAD finds the speech clips of each channel; :func:`plan_windows` packs the clips of all
-    channels, in time order, into windows of at most ``max_window_s``; each window is laid out
-    (:func:`window_samples`) and decoded on its own, one at a time, so a long call costs memory
-    for its channels and one window, never for all its features. Each decoded segment is
+    channels, in time order, into windows of at most ``max_window_s``; the windows are laid out
+    (:func:`window_samples`) and decoded ``batch_size`` at a time, so a long call costs memory
+    for its channels and one batch of windows, never for all its features. Each decoded segment is
     cleaned (:func:`clean_segment`; a sentence repeated segment after segment is a loop,
     :func:`drop_repeated_segments`), then cut by word into the clips it came from; the turns and
     their punctuation come from the word timings (transcribe/turns.py, transcribe/punctuate.py).
