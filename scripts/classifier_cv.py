@@ -1,4 +1,4 @@
-"""Leave-one-batch-out accuracy of appeal_type and category: rules, classifiers, combinations.
+"""Leave-one-batch-out accuracy of appeal_type, category and urgency: rules, classifiers, mixes.
 
 Groups: the citizens' batches fixtures/corpus/batch-i1 .. i5 and i7 (when present) and each
 old engineered set named in ``TUNING_SETS`` (fixtures/transcripts/fields-<name>.jsonl). Each
@@ -8,6 +8,13 @@ batch: it is named nowhere here and never read.
     python scripts/classifier_cv.py                     # the table (text); --json for JSON
     python scripts/classifier_cv.py --write-examples    # rebuild rules/classifier_examples.jsonl
     python scripts/classifier_cv.py --calibration       # out-of-fold reliability of the default
+    python scripts/classifier_cv.py --urgency           # urgency: rules, SVM, rules-or-SVM
+
+Urgency (--urgency) compares the cue rules (classify_urgency_by_rules), the SVM alone with its
+decision value for 紧急 compared with 0 ('svm') or a lower bar ('svm_t<θ>'; the default is
+classifier_urgent_above in rules/cues.yaml) and 紧急 where the rules say so or the SVM's value
+is over θ ('or_t<θ>'), with 紧急 recall (R) and precision (P). The main table and
+--calibration give the default's urgency figures with the other fields.
 
 Methods compared (per field):
   rules      the cue rules alone (classify_appeal_by_rules with the urgency and confidentiality
@@ -49,11 +56,12 @@ from callscribe.summarize.case_model import (
     emphasise_ask,
     model_text,
     train_field,
+    urgent_above,
 )
 from callscribe.summarize.classify import (
     classify_appeal_by_rules,
     classify_category_by_rules,
-    classify_urgency,
+    classify_urgency_by_rules,
     find_flags,
 )
 from callscribe.summarize.dialogue import Turn, turns_of
@@ -119,10 +127,14 @@ def rows(sets: dict[str, list[LabelledCall]], *, with_rules: bool = True) -> lis
 
 def cue_rules(turns: list[Turn]) -> dict[str, str]:
     """The cue rules' decisions, as the shipped extraction makes them without the classifier."""
-    urgent = classify_urgency(turns).value == "紧急"
+    urgency = classify_urgency_by_rules(turns).value
     secret = find_flags(turns).get("confidential", (False, []))[0]
-    appeal = classify_appeal_by_rules(turns, urgent=urgent, confidential=secret)
-    return {"appeal_type": appeal.value, "category": classify_category_by_rules(turns).value}
+    appeal = classify_appeal_by_rules(turns, urgent=urgency == "紧急", confidential=secret)
+    return {
+        "appeal_type": appeal.value,
+        "category": classify_category_by_rules(turns).value,
+        "urgency": urgency,
+    }
 
 
 def write_examples(data: list[Row]) -> int:
@@ -152,6 +164,7 @@ def _fit_predict(
         [text(r) for r in train],
         [r.example.cues for r in train] if cues else None,
         [r.example.labels[name] for r in train],
+        above=urgent_above() if name == "urgency" else 0.0,
     )
     return model, [model.predict_raw(text(r), r.example.cues if cues else None) for r in test]
 
@@ -302,6 +315,133 @@ def calibration(triples: list[tuple[str, float, bool]], name: str) -> list[str]:
     return lines
 
 
+URGENT = "紧急"
+# Decision values of the urgency SVM (positive: 紧急) above which 'or_t<θ>' calls a call 紧急
+# even where the rules do not.
+OR_THRESHOLDS = (-0.3, -0.1, 0.0, 0.2)
+# The same for 'svm_t<θ>', the SVM alone.
+SVM_THRESHOLDS = (-0.4, -0.3, -0.2, -0.1)
+# 'rescue_t<θ>': the SVM over classifier_urgent_above, or the rules' 紧急 with the SVM over θ.
+RESCUE_THRESHOLDS = (-0.5, -0.6, -0.8)
+
+
+@dataclass
+class UrgencyRow:
+    group: str
+    call: LabelledCall
+    text: str
+    label: str
+    rules: str
+
+
+def urgency_rows(sets: dict[str, list[LabelledCall]]) -> list[UrgencyRow]:
+    out = []
+    for group, calls in sets.items():
+        for call in calls:
+            turns = turns_of(call.transcript)
+            out.append(
+                UrgencyRow(
+                    group,
+                    call,
+                    model_text(turns),
+                    _first(call.labels["urgency"]),
+                    classify_urgency_by_rules(turns).value,
+                )
+            )
+    return out
+
+
+def _urgency_methods() -> list[str]:
+    return [
+        "rules",
+        "svm",
+        *(f"svm_t{t:+.1f}" for t in SVM_THRESHOLDS),
+        *(f"or_t{t:+.1f}" for t in OR_THRESHOLDS),
+        *(f"rescue_t{t:+.1f}" for t in RESCUE_THRESHOLDS),
+    ]
+
+
+def urgency_cv(data: list[UrgencyRow]) -> dict[str, Any]:
+    """Leave one group out for urgency: per group and method the predictions' counts.
+
+    Returns per group and method (tp, fp, fn, right, n), and the out-of-fold (rules' value,
+    the SVM's signed decision value, the label) of every call.
+    """
+    names = list(dict.fromkeys(r.group for r in data))
+    table: dict[str, dict[str, list[int]]] = {}
+    oof: list[tuple[UrgencyRow, float]] = []
+    for held in names:
+        train = [r for r in data if r.group != held]
+        test = [r for r in data if r.group == held]
+        model = train_field([r.text for r in train], None, [r.label for r in train])
+        signed = []
+        for r in test:
+            value, margin = model.predict_raw(r.text)
+            signed.append(margin / 2 if value == URGENT else -margin / 2)
+        oof += list(zip(test, signed, strict=True))
+        table[held] = {}
+        for method in _urgency_methods():
+            got = [_urgency_by(method, r.rules, d) for r, d in zip(test, signed, strict=True)]
+            table[held][method] = _urgency_counts(test, got)
+        sys.stderr.write(f"  {held}: done\n")
+    return {"table": table, "oof": oof}
+
+
+def _urgency_by(method: str, rules: str, signed: float) -> str:
+    if method == "rules":
+        return rules
+    if method == "svm":
+        return URGENT if signed > 0 else "一般"
+    if method.startswith("svm_t"):
+        return URGENT if signed > float(method.removeprefix("svm_t")) else "一般"
+    if method.startswith("rescue_t"):
+        low = float(method.removeprefix("rescue_t"))
+        rescued = rules == URGENT and signed > low
+        return URGENT if signed > urgent_above() or rescued else "一般"
+    threshold = float(method.removeprefix("or_t"))
+    return URGENT if rules == URGENT or signed > threshold else "一般"
+
+
+def _urgency_counts(test: list[UrgencyRow], got: list[str]) -> list[int]:
+    tp = sum(1 for r, g in zip(test, got, strict=True) if g == URGENT and r.label == URGENT)
+    fp = sum(1 for r, g in zip(test, got, strict=True) if g == URGENT and r.label != URGENT)
+    fn = sum(1 for r, g in zip(test, got, strict=True) if g != URGENT and r.label == URGENT)
+    right = sum(_ok(r.call, "urgency", g) for r, g in zip(test, got, strict=True))
+    return [tp, fp, fn, right, len(test)]
+
+
+def _urgency_cell(c: list[int]) -> str:
+    tp, fp, fn, right, n = c
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    return f"{right / n:.1%} R{recall:.0%} P{precision:.0%}"
+
+
+def format_urgency(result: dict[str, Any], corpus: list[str]) -> list[str]:
+    methods = _urgency_methods()
+    lines = ["## urgency (accuracy, 紧急 recall R and precision P)"]
+    lines.append("| held out | n | " + " | ".join(methods) + " |")
+    lines.append("| --- | ---: | " + " | ".join("---:" for _ in methods) + " |")
+    pooled: dict[str, dict[str, list[int]]] = {}
+    for held, entry in result["table"].items():
+        part = "corpus" if held in corpus else "old sets"
+        for m in methods:
+            for key in (part, "all"):
+                sums = pooled.setdefault(key, {}).setdefault(m, [0] * 5)
+                pooled[key][m] = [a + b for a, b in zip(sums, entry[m], strict=True)]
+        if part == "corpus":
+            n = entry[methods[0]][4]
+            lines.append(
+                f"| {held} | {n} | " + " | ".join(_urgency_cell(entry[m]) for m in methods) + " |"
+            )
+    for part in ("old sets", "corpus", "all"):
+        if part in pooled:
+            n = pooled[part][methods[0]][4]
+            cells = " | ".join(_urgency_cell(pooled[part][m]) for m in methods)
+            lines.append(f"| {part} | {n} | {cells} |")
+    return lines
+
+
 def format_table(result: dict[str, Any], methods: list[str], corpus: list[str]) -> list[str]:
     table = result["table"]
     lines = []
@@ -340,8 +480,13 @@ def main() -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--calibration", action="store_true")
+    parser.add_argument("--urgency", action="store_true", help="the urgency figures instead")
     args = parser.parse_args()
     sets = groups()
+    if args.urgency:
+        result = urgency_cv(urgency_rows(sets))
+        _say("\n".join(format_urgency(result, [b for b in BATCHES if b in sets])))
+        return 0
     if args.write_examples:
         count = write_examples(rows(sets, with_rules=False))
         _say(f"wrote {count} examples to {EXAMPLES_PATH.relative_to(ROOT)}")

@@ -1,4 +1,4 @@
-"""The trained classifier decides appeal type and category, with calibrated confidences."""
+"""The trained classifier decides appeal type, category and urgency, with calibrated confidences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from callscribe.errors import ConfigurationError
-from callscribe.schema import APPEAL_TYPES, CATEGORIES, Speaker
+from callscribe.schema import APPEAL_TYPES, CATEGORIES, URGENCIES, Speaker
 from callscribe.summarize.case_model import (
     EXAMPLES_PATH,
     CaseModel,
@@ -17,7 +17,7 @@ from callscribe.summarize.case_model import (
     model_text,
     train,
 )
-from callscribe.summarize.classify import classify_appeal, classify_category
+from callscribe.summarize.classify import classify_appeal, classify_category, classify_urgency
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.evaluate import TUNING_SETS
 from tests.conftest import FIXTURES
@@ -46,6 +46,7 @@ def test_the_examples_are_the_batches_and_the_tuning_sets_never_i6() -> None:
     assert len(examples) == expected
     assert {e.labels["appeal_type"] for e in examples} <= set(APPEAL_TYPES)
     assert {e.labels["category"] for e in examples} <= set(CATEGORIES)
+    assert {e.labels["urgency"] for e in examples} == set(URGENCIES)
     raw = [json.loads(line) for line in EXAMPLES_PATH.read_text("utf-8").splitlines()]
     assert not any(r["group"] == "i6" or str(r["id"]).startswith("i6-") for r in raw)
 
@@ -54,7 +55,7 @@ def test_training_is_deterministic() -> None:
     examples = load_examples()[::5]
     first, second = train(examples), train(examples)
     for text in ("物业不修电梯，我要投诉。", "想问一下社保怎么转移？", "路灯坏了"):
-        for name in ("appeal_type", "category"):
+        for name in ("appeal_type", "category", "urgency"):
             assert first.decide(name, text) == second.decide(name, text)
 
 
@@ -93,6 +94,41 @@ def test_confusable_appeal_types(said: str, appeal: str) -> None:
 )
 def test_confusable_categories(said: str, category: str) -> None:
     assert classify_category(_turns(("caller", said))).value == category
+
+
+_HELLO = ("agent", "您好，市民热线，请讲。")
+
+
+@pytest.mark.parametrize(
+    ("said", "urgency"),
+    [
+        # Danger to people or property now.
+        ("喂，我家楼道里现在一股很大的煤气味，闻着头都晕了，你们赶紧派人来看看！", "紧急"),
+        # A fire last year is not a danger now.
+        (
+            "我们小区去年冬天三号楼着过一次火，后来也没人管，我想问问消防通道的杂物归谁清理。",
+            "一般",
+        ),
+        # Long-standing anger is not urgency.
+        (
+            "我真是气死了！楼上装修噪音吵了整整两年，投诉了十几次物业都不管，你们到底管不管？",
+            "一般",
+        ),
+    ],
+)
+def test_urgency_is_danger_now_not_past_danger_or_anger(said: str, urgency: str) -> None:
+    decided = classify_urgency(_turns(_HELLO, ("caller", said)))
+    assert decided.value == urgency
+    assert decided.confidence >= 0.8
+
+
+def test_urgency_is_decided_over_the_configured_bar() -> None:
+    """The SVM's margin is measured from classifier_urgent_above, and calibrated like the rest."""
+    model = case_model().models["urgency"]
+    assert model.classes == list(URGENCIES) and model.above < 0
+    mapping = CaseModel.calibrate_for("urgency")
+    values = [mapping(m / 10) for m in range(0, 30)]
+    assert values == sorted(values) and 0.5 <= values[0] < 0.8 and values[-1] < 1.0
 
 
 def test_the_classifier_reads_every_turn_with_homophones_undone() -> None:

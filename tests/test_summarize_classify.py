@@ -1,4 +1,8 @@
-"""Urgency reads negations and past events; cue words match raw Whisper text with spaces."""
+"""The urgency rules read negations and past events; cue words match raw Whisper text with spaces.
+
+The trained classifier decides urgency (tests/test_summarize_case_model.py); the rules are cited
+where they agree and are measured by scripts/classifier_cv.py --urgency.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from callscribe.schema import Speaker
-from callscribe.summarize.classify import classify_category_by_rules, classify_urgency, find_flags
+from callscribe.summarize.classify import (
+    classify_category_by_rules,
+    classify_urgency_by_rules,
+    find_flags,
+)
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.evaluate import TUNING_SETS
 
@@ -26,7 +34,7 @@ def _turns(*lines: tuple[Speaker | None, str]) -> list[Turn]:
     ],
 )
 def test_negated_or_past_dangers_are_not_urgent(said: str) -> None:
-    assert classify_urgency(_turns(("caller", said))).value == "一般"
+    assert classify_urgency_by_rules(_turns(("caller", said))).value == "一般"
 
 
 @pytest.mark.parametrize(
@@ -41,7 +49,7 @@ def test_negated_or_past_dangers_are_not_urgent(said: str) -> None:
     ],
 )
 def test_dangers_now_are_urgent_with_or_without_punctuation(said: str) -> None:
-    assert classify_urgency(_turns((None, said))).value == "紧急"
+    assert classify_urgency_by_rules(_turns((None, said))).value == "紧急"
 
 
 @pytest.mark.parametrize(
