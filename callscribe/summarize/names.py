@@ -19,10 +19,10 @@ from callscribe.summarize.name_cues import (
     asked_name,
     asks_name,
     name_rules,
-    respelt_by_glosses,
     said_name,
     surname_at,
 )
+from callscribe.summarize.name_glosses import respelt_by_glosses
 from callscribe.summarize.name_sounds import (
     gloss_surname,
     heard_honorific,

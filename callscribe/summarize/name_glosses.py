@@ -1,0 +1,88 @@
+"""A given name respelt by the glosses the caller gives of its characters.
+
+Whisper writes a name by its sound (刘健华); the caller's glosses right after it (建设的建，中华
+的华) say which characters were meant. Kept apart from the per-turn cues (name_cues.py) because
+it reads the dictionary by sound, a different job from finding where a name is said.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from pypinyin import Style, pinyin
+
+from callscribe.summarize.name_cues import segmenter
+
+__all__ = ["respelt_by_glosses"]
+
+_WORD_GLOSS = re.compile(r"(?P<word>[\u4e00-\u9fff]{2})的(?P<ch>[\u4e00-\u9fff])")
+_MIN_GLOSS_FREQ = 20
+"""Least jieba frequency of a word taken as what a misheard gloss word was (光灰 -> 光辉)."""
+
+
+@functools.cache
+def _words_by_sound() -> dict[tuple[str, str], str]:
+    """Two-character dictionary words by their usual readings, the most frequent one kept."""
+    best: dict[tuple[str, str], tuple[int, str]] = {}
+    freq: dict[str, int] = segmenter().dt.FREQ  # type: ignore[attr-defined]
+    for word, count in freq.items():
+        if len(word) != 2 or count < _MIN_GLOSS_FREQ or not re.fullmatch(r"[\u4e00-\u9fff]+", word):
+            continue
+        key = (_usual(word[0]), _usual(word[1]))
+        if key not in best or best[key][0] < count:
+            best[key] = (count, word)
+    return {key: word for key, (_, word) in best.items()}
+
+
+@functools.cache
+def _usual(ch: str) -> str:
+    """The usual toneless reading of one character (立 is li, though it also reads wei)."""
+    return str(pinyin(ch, style=Style.NORMAL)[0][0])
+
+
+def _gloss_word(word: str, before: str) -> str | None:
+    """The dictionary word a gloss word is (建设, or the end of one: 心旷神怡), else the one it
+    sounds like (光灰 -> 光辉)."""
+    freq: dict[str, int] = segmenter().dt.FREQ  # type: ignore[attr-defined]
+    longer = (before[k:] + word for k in range(len(before)))
+    if freq.get(word, 0) >= _MIN_GLOSS_FREQ or any(freq.get(w, 0) > 0 for w in longer):
+        return word
+    return _words_by_sound().get((_usual(word[0]), _usual(word[1])))
+
+
+def respelt_by_glosses(name: str, surname_length: int, text: str) -> str:
+    """The given name as the caller's glosses right after it spell it (刘健华，建设的剑，中华的
+    华 -> 刘建华).
+
+    A gloss "W的C" explains the name character that sounds like C: by C when W holds C (中华的
+    华), else by the character of W that sounds like C (建设的剑 -> 建), W misheard (光灰的灰)
+    read as the dictionary word it sounds like (光辉). A gloss built from parts (女字旁一个亭子的
+    亭 for 婷) explains nothing here. Characters no gloss explains stay as heard.
+    """
+    given = name[surname_length:]
+    at_name = text.find(given)
+    if not given or at_name < 0:
+        return name
+    chars = list(name)
+    window = text[at_name + len(given) : at_name + len(given) + _GLOSS_WINDOW]
+    for match in _WORD_GLOSS.finditer(window):
+        if _PARTS.search(window[max(0, match.start() - 4) : match.start()]):
+            continue
+        heard = match.group("ch")
+        before = window[max(0, match.start() - 2) : match.start()]
+        word = _gloss_word(match.group("word"), before)
+        if word is None:
+            continue
+        spelt = [ch for ch in word if _usual(ch) == _usual(heard)]
+        for at in range(surname_length, len(chars)):
+            if _usual(chars[at]) == _usual(heard):
+                if len(set(spelt)) == 1:
+                    chars[at] = spelt[0]
+                break
+    return "".join(chars)
+
+
+_GLOSS_WINDOW = 24
+_PARTS = re.compile(r"旁|头|底|一个|加")
+"""Words of a character built from parts (女字旁一个亭, 雨字头一个文)."""
