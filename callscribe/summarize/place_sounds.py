@@ -18,12 +18,12 @@ the address module re-exports it.
 from __future__ import annotations
 
 import functools
-import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.gazetteer import Place, sound_index, street_stem
+from callscribe.summarize.name_cues import segmenter
 from callscribe.summarize.phonetic import syllable_cost, syllables
 
 __all__ = ["Match", "Mention", "find_sound_mentions", "with_sound_alikes"]
@@ -196,10 +196,12 @@ def _two_syllable_districts() -> dict[tuple[str, ...], str]:
 
 @functools.cache
 def _word_frequencies() -> dict[str, int]:
-    import jieba
+    """jieba's dictionary as the name reader loads it (with our user words and place names).
 
-    jieba.setLogLevel(logging.WARNING)
-    jieba.dt.check_initialized()
+    Always through :func:`segmenter`, so that what counts as a word does not depend on whether
+    a name was looked for earlier in this process.
+    """
+    jieba: Any = segmenter()
     frequencies: dict[str, int] = jieba.dt.FREQ
     return frequencies
 

@@ -55,6 +55,7 @@ __all__ = [
     "process_call",
     "record_call_failure",
     "time_limit_for",
+    "warm_up_worker",
     "worker_transcriber",
 ]
 
@@ -74,6 +75,15 @@ def worker_runtime() -> Runtime:
 def worker_transcriber() -> Transcriber:
     """The process-wide transcriber for the current settings (loaded on first use only)."""
     return transcriber_from_settings(get_settings())
+
+
+def warm_up_worker() -> None:
+    """Load what every job needs before the first is taken: the model, and the extractor's
+    rules, gazetteer, jieba and classifier (about 3 s that the first call would otherwise pay)."""
+    from callscribe.summarize.fields import warm_up
+
+    worker_transcriber()
+    warm_up()
 
 
 def time_limit_for(duration_s: float, *, floor_s: float, factor: float) -> int:

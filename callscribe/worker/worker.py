@@ -51,8 +51,8 @@ from callscribe.settings import get_settings
 from callscribe.worker.jobs import (
     REDIS_UNAVAILABLE,
     JobTimeLimit,
+    warm_up_worker,
     worker_runtime,
-    worker_transcriber,
 )
 from callscribe.worker.reconcile import (
     drop_lease,
@@ -98,7 +98,7 @@ class CallWorker(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         if self.preload_model:
-            worker_transcriber()
+            warm_up_worker()
         self._lease = _Lease(self, self.lease_s)
         self._lease.start()
         try:
