@@ -28,7 +28,7 @@ from callscribe.intake.watcher import Watcher, queue_enqueuer
 from callscribe.ledger import CallStatus
 from callscribe.runtime import process_runtime
 from callscribe.settings import get_settings
-from callscribe.worker import jobs, worker
+from callscribe.worker import jobs
 from callscribe.worker.worker import CallWorker
 from tests.conftest import CALLS
 
@@ -123,7 +123,6 @@ def test_fifty_files_each_end_in_exactly_one_place_and_no_call_twice(  # type: i
     base_transcriber,
 ) -> None:
     monkeypatch.setattr(jobs, "worker_transcriber", lambda: base_transcriber)
-    monkeypatch.setattr(worker, "worker_transcriber", lambda: base_transcriber)
     process_runtime.cache_clear()
     runtime = process_runtime(get_settings())
     connection = connect(redis_url)
