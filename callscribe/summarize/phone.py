@@ -317,7 +317,11 @@ def _two_party(turns: list[Turn], candidates: list[_Candidate]) -> PhoneResult |
         answer = _answer(turns, turn)
         confirmed = answer is not None and _confirms(answer, grammar)
         denied = _denies(answer, grammar)
-        read_backs.extend(ReadBack(h, answer, confirmed, denied) for h in heard)
+        answer_digits = tuple(
+            "".join(g.digits for g in chain)
+            for chain in (_chains(answer.text, grammar) if answer is not None else [])
+        )
+        read_backs.extend(ReadBack(h, answer, confirmed, denied, answer_digits) for h in heard)
     verdict = settle(said, read_backs)
     if verdict is not None:
         return PhoneResult(

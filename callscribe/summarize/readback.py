@@ -16,7 +16,6 @@ No digit string is ever cut or padded to make it fit.
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 
 from callscribe.summarize.dialogue import Turn
@@ -44,6 +43,8 @@ class ReadBack:
     answer: Turn | None
     confirmed: bool
     denied: bool
+    answer_digits: tuple[str, ...] = ()
+    """The runs of digits in the answer (对，四四九零 -> "4490"), read by the phone grammar."""
 
 
 @dataclass(frozen=True)
@@ -100,20 +101,13 @@ def one_dropped(full: str, heard: str) -> bool:
     return any(full[:k] + full[k + 1 :] == heard for k in range(len(full)))
 
 
-def _tail_repeated(answer: Turn | None, number: str, rival: str) -> bool:
+def _tail_repeated(read_back: ReadBack, number: str, rival: str) -> bool:
     """The caller's 对 repeats the read-back's last digits (对，四四九零), which the rival hearing
     does not end with: the caller confirms the read-back over their own earlier words."""
-    if answer is None:
-        return False
-    for run in _DIGIT_RUN.findall(answer.text):
-        digits = run.translate(_DIGIT_WORDS)
+    for digits in read_back.answer_digits:
         if 3 <= len(digits) < len(number) and number.endswith(digits):
             return not rival.endswith(digits)
     return False
-
-
-_DIGIT_RUN = re.compile(r"[0-9零〇一幺二两三四五六七拐八九]{3,}")
-_DIGIT_WORDS = str.maketrans("零〇一幺二两三四五六七拐八九", "00112234567789")
 
 
 def _supports(hearing: Hearing, number: str) -> bool:
@@ -140,7 +134,7 @@ def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
             return Verdict(agent.number, turns, 0.97 if confirmed else 0.9, confirmed=confirmed)
         rival = next((h for h in reversed(same_kind) if h.number is not None), None)
         if rival is not None and rival.number and confirmed:
-            if _tail_repeated(read_back.answer, agent.number, rival.number):
+            if _tail_repeated(read_back, agent.number, rival.number):
                 turns = _with_answer([rival.turn, agent.turn], read_back)
                 return Verdict(agent.number, turns, 0.85, confirmed=True)
         if rival is not None:
