@@ -115,10 +115,7 @@ def street_suffix_rank() -> dict[str, int]:
 def street_stem(street: str) -> str:
     """``street`` without its suffix, so one unit under two names compares equal (梨园 of
     梨园地区 and of 梨园镇)."""
-    for suffix in sorted(street_suffix_rank(), key=len, reverse=True):
-        if street.endswith(suffix):
-            return street[: -len(suffix)]
-    return street
+    return _strip_suffix(street, list(street_suffix_rank()))
 
 
 @functools.cache
@@ -214,10 +211,9 @@ def sound_index() -> SoundIndex:
     for district in gaz.districts:
         for sound in keys_of(district[:-1]):
             district_stems.setdefault(len(sound), []).append((sound, district))
-    suffixes = list(load_rules("address")["street_suffixes"])
     street_stems: dict[int, list[tuple[Sound, tuple[Place, ...]]]] = {}
     for street, districts in gaz.streets.items():
-        stem = _strip_suffix(street, suffixes)
+        stem = street_stem(street)
         if stem == street:
             continue
         units = tuple(Place("street", street, d, street, exact=False) for d in districts)
