@@ -38,6 +38,7 @@ __all__ = [
     "asks_name",
     "name_rules",
     "said_name",
+    "said_of_another",
     "segmenter",
     "surname_at",
 ]
@@ -178,9 +179,15 @@ def asks_name(text: str) -> bool:
     return any(q in text for q in name_rules().questions) or asks_surname(text)
 
 
+def said_of_another(text: str, at: int) -> bool:
+    """一个姓张的, 那位女的: the word at ``at`` is about someone counted (个, 位), not the
+    caller."""
+    return text[max(0, at - 1) : at] in ("个", "位")
+
+
 def _someone_else(text: str, start: int, end: int) -> bool:
     """姓张的小姑娘, 一个姓张的: a third party's surname, not the caller's."""
-    return text[end : end + 1] == "的" or text[max(0, start - 1) : start] in ("个", "位")
+    return text[end : end + 1] == "的" or said_of_another(text, start)
 
 
 def said_name(turns: list[Turn], turn: Turn) -> tuple[str | None, str | None, bool]:

@@ -20,6 +20,7 @@ from callscribe.summarize.name_cues import (
     asks_name,
     name_rules,
     said_name,
+    said_of_another,
     surname_at,
 )
 from callscribe.summarize.name_glosses import respelt_by_glosses
@@ -69,21 +70,13 @@ def _gender_for(surname: str, turns: list[Turn]) -> tuple[str | None, list[Turn]
         if not turn.from_caller:
             continue
         for word, gender in rules.gender_words.items():
-            if any(not _third_party(turn.text, m.start()) for m in re.finditer(word, turn.text)):
+            if any(not said_of_another(turn.text, m.start()) for m in re.finditer(word, turn.text)):
                 return gender, [turn]
         bare = turn.text.strip("，,。！!？? ")
         asked = turn.index > 0 and "还是" in turns[turn.index - 1].text
         if asked and bare in ("先生", "女士"):
             return bare, [turns[turn.index - 1], turn]
     return None, []
-
-
-def _third_party(text: str, at: int) -> bool:
-    """有个男的在楼下喊, 那个女的: a gender word about someone else, not the caller."""
-    return text[max(0, at - 1) : at] in ("个", "位") or text[max(0, at - 2) : at] in (
-        "一个",
-        "那个",
-    )
 
 
 def _declined(turns: list[Turn], turn: Turn) -> bool:
