@@ -227,7 +227,7 @@ class Decided:
 
 
 class CaseModel:
-    """Both fields' models and the calibration that turns a probability into a confidence."""
+    """The fields' models and the calibration that turns a margin into a confidence."""
 
     def __init__(self, vectorizer: Any, models: dict[str, FieldModel]) -> None:
         self._vectorizer = vectorizer
