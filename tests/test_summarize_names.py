@@ -282,3 +282,51 @@ def test_a_given_name_heard_with_a_low_probability_is_left_empty(
     assert found.turns
     if name is None:
         assert found.confidence <= 0.3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # A gloss whose word holds no character sounding like the one it glosses (美丽 heard as
+        # 美艺): the name around it was misheard.
+        "我叫钱利监，金钱的钱，美艺的利，女字旁那个监。",
+        # 鸟 reads diao only in old texts: no 刁女士 from 鸟女是.
+        "我信鸟，鸟女是，电话幺五幺。",
+    ],
+)
+def test_a_name_the_turn_does_not_support_is_left_empty(answer: str) -> None:
+    found = find_caller_name(_turns(("agent", "请问您怎么称呼？"), ("caller", answer)))
+    assert found is None or found.name is None
+    if found is not None:
+        assert found.confidence <= 0.3
+
+
+def test_an_unread_full_name_is_not_replaced_by_the_surname_the_agent_used() -> None:
+    found = find_caller_name(
+        _turns(
+            ("agent", "您贵姓？"),
+            ("caller", "我心灵、生物灵、灵敬灵、安静的敬，新框神移的移。"),
+            ("agent", "好的林女士，留一个联系电话。"),
+        )
+    )
+    assert found is not None and found.name is None and found.confidence <= 0.3
+    assert {t.index for t in found.turns} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [
+        # Glosses by a longer word (梁山伯) and by parts (三个石头的磊) still spell the name.
+        ("我叫梁淑芬，梁山伯的梁，淑女的淑，芬芳的芬。", "梁淑芬"),
+        ("董磊，草字头那个董，三个石头的磊。", "董磊"),
+        # 的 after the name that glosses none of its characters is no gloss.
+        ("我叫童桂芳。我跟你说这菜市场的秤太不准了。", "童桂芳"),
+        # A surname glossed by itself besides one given-name gloss is no unread full name.
+        ("姓林，双木林，树林的林。", "林女士"),
+    ],
+)
+def test_glosses_that_do_not_empty_the_name(answer: str, name: str) -> None:
+    found = find_caller_name(
+        _turns(("agent", "您贵姓？"), ("caller", answer), ("agent", "好的林女士。"))
+    )
+    assert found is not None and found.name == name

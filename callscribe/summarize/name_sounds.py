@@ -98,11 +98,15 @@ def heard_honorific(text: str, pos: int) -> str | None:
 
 
 def homophone_surname(ch: str) -> str | None:
-    """The most common surname that sounds like ``ch`` (前 -> 钱), or None."""
+    """The most common surname that sounds like ``ch`` (前 -> 钱), or None.
+
+    Only the usual reading of ``ch`` counts: 鸟 reads diao only in old texts, and taking it made
+    鸟女士 (苗女士 misheard) into 刁女士.
+    """
     rules = _rules()
     if ch in rules.surnames:
         return ch
-    return next((s for s in rules.surnames if _reading(s) in sounds(ch)), None)
+    return next((s for s in rules.surnames if _reading(s) == _reading(ch)), None)
 
 
 @functools.cache

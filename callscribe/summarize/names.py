@@ -23,7 +23,7 @@ from callscribe.summarize.name_cues import (
     said_of_another,
     surname_at,
 )
-from callscribe.summarize.name_glosses import respelt_by_glosses
+from callscribe.summarize.name_glosses import WORD_GLOSS, respelt_by_glosses
 from callscribe.summarize.name_sounds import (
     gloss_surname,
     heard_honorific,
@@ -176,7 +176,8 @@ def _checked(result: NameResult | None) -> NameResult | None:
     """The name as the glosses of its turns spell it. A surname gloss that spells another
     surname empties it (陈小红，立早章: no name, a low confidence, the turn as evidence), unless
     the two sound alike (张立强，立早张 -> 章立强: the gloss is what tells homophones apart);
-    the given name is respelt by its characters' glosses (:func:`respelt_by_glosses`)."""
+    the given name is respelt by its characters' glosses (:func:`respelt_by_glosses`); a gloss
+    that makes no sense of it leaves the name empty with a low confidence."""
     if result is None or not result.name:
         return result
     name = result.name
@@ -190,7 +191,10 @@ def _checked(result: NameResult | None) -> NameResult | None:
             # 张立强，立早张: the gloss spells 章, which 张 sounds like: the gloss wins.
             name = gloss[0] + name[1:]
         if strip_honorific(name) == name:
-            name = respelt_by_glosses(name, len(surname_at(name, 0) or name[:1]), turn.text)
+            respelt = respelt_by_glosses(name, len(surname_at(name, 0) or name[:1]), turn.text)
+            if respelt is None:
+                return NameResult(None, result.turns, _UNSURE_CONFIDENCE)
+            name = respelt
     if name != result.name:
         return NameResult(name, result.turns, min(result.confidence, 0.8))
     return result
@@ -272,10 +276,27 @@ def _find_name(turns: list[Turn]) -> NameResult | None:
         surname, source = _agent_addressed(turns)
     if surname is None:
         return None
+    spelt = _full_name_spelt(turns, surname)
+    if spelt:
+        # 我姓林，双木林，林静怡，安静的静…: a full name was given and not read; its surname
+        # alone (林女士) is not the name the caller gave.
+        return NameResult(None, source + spelt, _UNSURE_CONFIDENCE)
     gender, gender_turns = _gender_for(surname, turns)
     if gender is None:
         return NameResult(surname, source, 0.7)
     return NameResult(surname + gender, source + gender_turns, 0.85)
+
+
+def _full_name_spelt(turns: list[Turn], surname: str) -> list[Turn]:
+    """The caller's answer to the name question when it glosses two characters or more besides
+    the surname (安静的静，心旷神怡的怡): the caller gave a full name."""
+    return [
+        turn
+        for turn in turns
+        if turn.from_caller
+        and asked_name(turns, turn)
+        and len({m.group("ch") for m in WORD_GLOSS.finditer(turn.text)} - {surname}) >= 2
+    ]
 
 
 def _heard_gender(surname: str, text: str) -> str | None:
