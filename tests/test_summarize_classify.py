@@ -90,13 +90,18 @@ def test_the_tuning_sets_are_named_not_globbed() -> None:
         ((("agent", "不用再给您回电话了，可以吗？"), ("caller", "可以。")), False),
         ((("caller", "有消息一定给我打电话。"),), True),
         (((None, "需要给您回复处理结果吗不用了你们赶紧去看看"),), False),
+        # As Whisper writes them: the variant 覆 that OpenCC keeps, 回访 heard as 回房.
+        ((("agent", "处理完了需要给您回覆吗？"), ("caller", "要，要回覆。")), True),
+        ((("agent", "后面就不安排回房了，可以吗？"), ("caller", "可以可以。")), False),
     ],
 )
 def test_callback_answers_and_cues(
     lines: tuple[tuple[Speaker | None, str], ...], wanted: bool
 ) -> None:
-    flag = find_flags(_turns(*lines)).get("needs_callback")
+    turns = _turns(*lines)
+    flag = find_flags(turns).get("needs_callback")
     assert flag is not None and flag[0] is wanted
+    assert all(turn in turns for turn in flag[1]), "evidence keeps the words as heard"
 
 
 def test_callback_is_null_when_nobody_discusses_it() -> None:

@@ -15,6 +15,7 @@ ties go to the order in the rules. Urgency cues right after a negation (没有�
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections import defaultdict
@@ -311,8 +312,18 @@ def find_flags(turns: list[Turn]) -> dict[str, tuple[bool, list[Turn]]]:
 
     The caller's answer to the agent's question (需要回复您吗？ 不用不用…) decides the callback
     over any cue word in that same answer (…回电话就算了); later turns may still change it.
-    The agent's promise (我们会为您保密) shows the caller asked for confidentiality.
+    The agent's promise (我们会为您保密) shows the caller asked for confidentiality. The words
+    are read with common mis-hearings undone (回覆, 回房); the evidence keeps them as heard.
     """
+    heard = [dataclasses.replace(turn, text=heard_as_meant(turn.text)) for turn in turns]
+    as_heard = {id(h): turn for h, turn in zip(heard, turns, strict=True)}
+    return {
+        name: (value, [as_heard[id(t)] for t in evidence])
+        for name, (value, evidence) in _flags(heard).items()
+    }
+
+
+def _flags(turns: list[Turn]) -> dict[str, tuple[bool, list[Turn]]]:
     rules = _rules()
     flags: dict[str, tuple[bool, list[Turn]]] = {}
     previous_answer: tuple[bool, list[Turn]] | None = None
