@@ -330,3 +330,12 @@ def test_glosses_that_do_not_empty_the_name(answer: str, name: str) -> None:
         _turns(("agent", "您贵姓？"), ("caller", answer), ("agent", "好的林女士。"))
     )
     assert found is not None and found.name == name
+
+
+def test_a_full_name_heard_by_sound_alone_is_marked_for_review() -> None:
+    asked = Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0)
+    unglossed = find_caller_name([asked, _heard("我叫刘德顺。", {})])
+    glossed = find_caller_name([asked, _heard("我叫刘德顺，道德的德，顺利的顺。", {})])
+    assert unglossed is not None and unglossed.name == "刘德顺"
+    assert unglossed.confidence < 0.6
+    assert glossed is not None and glossed.name == "刘德顺" and glossed.confidence >= 0.8

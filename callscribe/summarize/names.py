@@ -226,9 +226,22 @@ def _clearly_heard(result: NameResult | None) -> NameResult | None:
         probabilities = _probabilities_after(turn, surname, given)
         if probabilities and min(probabilities) < UNSURE_WORD_PROBABILITY:
             return NameResult(None, result.turns, _UNSURE_CONFIDENCE)
+        if probabilities and not _glossed(given, turn.text):
+            return NameResult(result.name, result.turns, min(result.confidence, UNGLOSSED_HEARD))
         if probabilities:
             return result
     return result
+
+
+UNGLOSSED_HEARD = 0.5
+"""A full name Whisper heard by its sound, with no gloss of its given name: below the review
+page's low-confidence mark (0.6), so the operator checks it. On 50 voiced calls the rules never
+saw, one of nine such names was right (柳芳 heard as 刘方)."""
+
+
+def _glossed(given: str, text: str) -> bool:
+    """Whether the caller glossed a character of the given name (安静的静)."""
+    return any(m.group("ch") in given for m in WORD_GLOSS.finditer(text))
 
 
 def _probabilities_after(turn: Turn, surname: str, given: str) -> list[float]:
