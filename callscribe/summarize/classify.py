@@ -316,9 +316,8 @@ def find_flags(turns: list[Turn]) -> dict[str, tuple[bool, list[Turn]]]:
     are read with common mis-hearings undone (回覆, 回房); the evidence keeps them as heard.
     """
     heard = [dataclasses.replace(turn, text=heard_as_meant(turn.text)) for turn in turns]
-    as_heard = {id(h): turn for h, turn in zip(heard, turns, strict=True)}
     return {
-        name: (value, [as_heard[id(t)] for t in evidence])
+        name: (value, [turns[t.index] for t in evidence])
         for name, (value, evidence) in _flags(heard).items()
     }
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import functools
 import re
 
-from pypinyin import Style, pinyin
-
 from callscribe.summarize.name_cues import segmenter
+from callscribe.summarize.name_sounds import usual_reading
 
-__all__ = ["WORD_GLOSS", "respelt_by_glosses"]
+__all__ = ["glossed_characters", "respelt_by_glosses"]
 
-WORD_GLOSS = re.compile(r"(?P<word>[\u4e00-\u9fff]{2})的(?P<ch>[\u4e00-\u9fff])")
+_WORD_GLOSS = re.compile(r"(?P<word>[\u4e00-\u9fff]{2})的(?P<ch>[\u4e00-\u9fff])")
 _MIN_GLOSS_FREQ = 20
 """Least jieba frequency of a word taken as what a misheard gloss word was (光灰 -> 光辉)."""
 
@@ -29,16 +28,10 @@ def _words_by_sound() -> dict[tuple[str, str], str]:
     for word, count in freq.items():
         if len(word) != 2 or count < _MIN_GLOSS_FREQ or not re.fullmatch(r"[\u4e00-\u9fff]+", word):
             continue
-        key = (_usual(word[0]), _usual(word[1]))
+        key = (usual_reading(word[0]), usual_reading(word[1]))
         if key not in best or best[key][0] < count:
             best[key] = (count, word)
     return {key: word for key, (_, word) in best.items()}
-
-
-@functools.cache
-def _usual(ch: str) -> str:
-    """The usual toneless reading of one character (立 is li, though it also reads wei)."""
-    return str(pinyin(ch, style=Style.NORMAL)[0][0])
 
 
 def _gloss_word(word: str, before: str) -> str | None:
@@ -50,7 +43,12 @@ def _gloss_word(word: str, before: str) -> str | None:
     longer = next((w for w in (before[k:] + word for k in range(len(before))) if freq.get(w)), None)
     if longer is not None:
         return longer
-    return _words_by_sound().get((_usual(word[0]), _usual(word[1])))
+    return _words_by_sound().get((usual_reading(word[0]), usual_reading(word[1])))
+
+
+def glossed_characters(text: str) -> set[str]:
+    """The characters ``text`` glosses as "W的C" (安静的静，心旷神怡的怡 -> {静, 怡})."""
+    return {match.group("ch") for match in _WORD_GLOSS.finditer(text)}
 
 
 def respelt_by_glosses(name: str, surname_length: int, text: str) -> str | None:
@@ -73,21 +71,21 @@ def respelt_by_glosses(name: str, surname_length: int, text: str) -> str | None:
         return name
     chars = list(name)
     window = text[at_name + len(given) : at_name + len(given) + _GLOSS_WINDOW]
-    for match in WORD_GLOSS.finditer(window):
+    for match in _WORD_GLOSS.finditer(window):
         if _PARTS.search(window[max(0, match.start() - 4) : match.start()]):
             continue
         heard = match.group("ch")
-        if all(_usual(ch) != _usual(heard) for ch in given):
+        if all(usual_reading(ch) != usual_reading(heard) for ch in given):
             continue
         before = window[max(0, match.start() - 2) : match.start()]
         word = _gloss_word(match.group("word"), before)
         if word is None:
             continue
-        spelt = [ch for ch in word if _usual(ch) == _usual(heard)]
+        spelt = [ch for ch in word if usual_reading(ch) == usual_reading(heard)]
         if not spelt:
             return None
         for at in range(surname_length, len(chars)):
-            if _usual(chars[at]) == _usual(heard):
+            if usual_reading(chars[at]) == usual_reading(heard):
                 if len(set(spelt)) == 1:
                     chars[at] = spelt[0]
                 break

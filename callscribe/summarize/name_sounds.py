@@ -24,6 +24,7 @@ __all__ = [
     "is_courtesy",
     "misheard_cue_ends",
     "sounds",
+    "usual_reading",
 ]
 
 
@@ -106,12 +107,13 @@ def homophone_surname(ch: str) -> str | None:
     rules = _rules()
     if ch in rules.surnames:
         return ch
-    return next((s for s in rules.surnames if _reading(s) == _reading(ch)), None)
+    return next((s for s in rules.surnames if usual_reading(s) == usual_reading(ch)), None)
 
 
 @functools.cache
-def _reading(ch: str) -> str:
-    """The usual reading (董 is dong, though pypinyin also knows zhong)."""
+def usual_reading(ch: str) -> str:
+    """The usual toneless reading (董 is dong, though pypinyin also knows zhong; 立 is li,
+    though it also reads wei)."""
     return str(pinyin(ch, style=Style.NORMAL)[0][0])
 
 

@@ -23,7 +23,7 @@ from callscribe.summarize.name_cues import (
     said_of_another,
     surname_at,
 )
-from callscribe.summarize.name_glosses import WORD_GLOSS, respelt_by_glosses
+from callscribe.summarize.name_glosses import glossed_characters, respelt_by_glosses
 from callscribe.summarize.name_sounds import (
     gloss_surname,
     heard_honorific,
@@ -226,7 +226,7 @@ def _clearly_heard(result: NameResult | None) -> NameResult | None:
         probabilities = _probabilities_after(turn, surname, given)
         if probabilities and min(probabilities) < UNSURE_WORD_PROBABILITY:
             return NameResult(None, result.turns, _UNSURE_CONFIDENCE)
-        if probabilities and not _glossed(given, turn.text):
+        if probabilities and not glossed_characters(turn.text) & set(given):
             return NameResult(result.name, result.turns, min(result.confidence, UNGLOSSED_HEARD))
         if probabilities:
             return result
@@ -237,11 +237,6 @@ UNGLOSSED_HEARD = 0.5
 """A full name Whisper heard by its sound, with no gloss of its given name: below the review
 page's low-confidence mark (0.6), so the operator checks it. On 50 voiced calls the rules never
 saw, one of nine such names was right (柳芳 heard as 刘方)."""
-
-
-def _glossed(given: str, text: str) -> bool:
-    """Whether the caller glossed a character of the given name (安静的静)."""
-    return any(m.group("ch") in given for m in WORD_GLOSS.finditer(text))
 
 
 def _probabilities_after(turn: Turn, surname: str, given: str) -> list[float]:
@@ -308,7 +303,7 @@ def _full_name_spelt(turns: list[Turn], surname: str) -> list[Turn]:
         for turn in turns
         if turn.from_caller
         and asked_name(turns, turn)
-        and len({m.group("ch") for m in WORD_GLOSS.finditer(turn.text)} - {surname}) >= 2
+        and len(glossed_characters(turn.text) - {surname}) >= 2
     ]
 
 
