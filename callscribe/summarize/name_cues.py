@@ -16,21 +16,21 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import dataclass
 from importlib import resources
 
 from callscribe.summarize.dialogue import Turn
 from callscribe.summarize.gazetteer import gazetteer
 from callscribe.summarize.name_sounds import (
+    NameRules,
     asks_surname,
     gloss_surname,
     heard_honorific,
     homophone_surname,
     is_courtesy,
     misheard_cue_ends,
+    name_rules,
     sounds,
 )
-from callscribe.summarize.rules import load_rules
 
 __all__ = [
     "NameRules",
@@ -54,40 +54,6 @@ _GLOSS = re.compile(r"[\u4e00-\u9fff]{1,3}的(?P<ch>[\u4e00-\u9fff])")
 
 _PLACE_FREQ = 2000
 """jieba word frequency given to place names: high enough to win over a name's HMM guess."""
-
-
-@dataclass(frozen=True)
-class NameRules:
-    """rules/names.yaml as the name readers use it (cues sorted longest first)."""
-
-    compound: tuple[str, ...]
-    surnames: frozenset[str]
-    full_cues: tuple[str, ...]
-    surname_cues: tuple[str, ...]
-    questions: tuple[str, ...]
-    declines: tuple[str, ...]
-    honorifics: dict[str, str | None]
-    gender_words: dict[str, str]
-    explanations: tuple[str, ...]
-    stops: str
-
-
-@functools.cache
-def name_rules() -> NameRules:
-    """The name rules, read once per process."""
-    r = load_rules("names")
-    return NameRules(
-        compound=tuple(r["compound_surnames"]),
-        surnames=frozenset(str(r["surnames"]).replace(" ", "")),
-        full_cues=tuple(sorted(r["full_name_cues"], key=len, reverse=True)),
-        surname_cues=tuple(sorted(r["surname_cues"], key=len, reverse=True)),
-        questions=tuple(r["name_questions"]),
-        declines=tuple(r["declines"]),
-        honorifics=dict(r["honorifics"]),
-        gender_words=dict(r["gender_words"]),
-        explanations=tuple(r["surname_explanations"]),
-        stops=str(r["name_stops"]),
-    )
 
 
 def surname_at(text: str, pos: int) -> str | None:

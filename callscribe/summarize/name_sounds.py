@@ -17,38 +17,67 @@ from pypinyin import Style, pinyin
 from callscribe.summarize.rules import load_rules
 
 __all__ = [
+    "NameRules",
     "asks_surname",
     "gloss_surname",
     "heard_honorific",
     "homophone_surname",
     "is_courtesy",
     "misheard_cue_ends",
+    "name_rules",
     "sounds",
     "usual_reading",
 ]
 
 
 @dataclass(frozen=True)
-class _SoundRules:
+class NameRules:
+    """rules/names.yaml, read once for both the cue readers (name_cues.py) and the sound
+    helpers here; cues sorted longest first."""
+
+    compound: tuple[str, ...]
+    surnames: frozenset[str]
+    surnames_by_frequency: str
+    """The same surnames as one string, most common first: a homophone resolves to the most
+    common surname that sounds like it."""
+    full_cues: tuple[str, ...]
+    surname_cues: tuple[str, ...]
+    questions: tuple[str, ...]
+    declines: tuple[str, ...]
+    honorifics: dict[str, str | None]
+    gender_words: dict[str, str]
+    explanations: tuple[str, ...]
+    stops: str
     courtesy: tuple[str, ...]
     cue_sounds: frozenset[str]
-    honorifics: dict[str, tuple[frozenset[str], frozenset[str]]]
+    honorific_sounds: dict[str, tuple[frozenset[str], frozenset[str]]]
     glosses: dict[str, str]
-    surnames: str
 
 
 @functools.cache
-def _rules() -> _SoundRules:
+def name_rules() -> NameRules:
+    """The name rules, read once per process."""
     r = load_rules("names")
-    return _SoundRules(
+    by_frequency = str(r["surnames"]).replace(" ", "")
+    return NameRules(
+        compound=tuple(r["compound_surnames"]),
+        surnames=frozenset(by_frequency),
+        surnames_by_frequency=by_frequency,
+        full_cues=tuple(sorted(r["full_name_cues"], key=len, reverse=True)),
+        surname_cues=tuple(sorted(r["surname_cues"], key=len, reverse=True)),
+        questions=tuple(r["name_questions"]),
+        declines=tuple(r["declines"]),
+        honorifics=dict(r["honorifics"]),
+        gender_words=dict(r["gender_words"]),
+        explanations=tuple(r["surname_explanations"]),
+        stops=str(r["name_stops"]),
         courtesy=tuple(r["not_names"]),
         cue_sounds=frozenset(r["surname_cue_sounds"]),
-        honorifics={
+        honorific_sounds={
             str(h): (frozenset(first), frozenset(second))
             for h, (first, second) in r["honorific_sounds"].items()
         },
         glosses={str(k): str(v) for k, v in r["surname_glosses"].items()},
-        surnames=str(r["surnames"]).replace(" ", ""),
     )
 
 
@@ -66,11 +95,13 @@ def _alike(a: str, b: str) -> bool:
 
 def is_courtesy(words: str) -> bool:
     """谢谢, 不好意思, 麻烦…: words that are never a name, nor the start of one."""
-    return any(words.startswith(w) or (w.startswith(words) and words) for w in _rules().courtesy)
+    return any(
+        words.startswith(w) or (w.startswith(words) and words) for w in name_rules().courtesy
+    )
 
 
 def _cue_sound_at(text: str, pos: int) -> bool:
-    return pos < len(text) and bool(sounds(text[pos]) & _rules().cue_sounds)
+    return pos < len(text) and bool(sounds(text[pos]) & name_rules().cue_sounds)
 
 
 def misheard_cue_ends(text: str) -> list[int]:
@@ -92,7 +123,7 @@ def heard_honorific(text: str, pos: int) -> str | None:
     pair = text[pos : pos + 2]
     if len(pair) < 2:
         return None
-    for honorific, (first, second) in _rules().honorifics.items():
+    for honorific, (first, second) in name_rules().honorific_sounds.items():
         if pair == honorific or (sounds(pair[0]) & first and sounds(pair[1]) & second):
             return honorific
     return None
@@ -104,10 +135,12 @@ def homophone_surname(ch: str) -> str | None:
     Only the usual reading of ``ch`` counts: 鸟 reads diao only in old texts, and taking it made
     鸟女士 (苗女士 misheard) into 刁女士.
     """
-    rules = _rules()
+    rules = name_rules()
     if ch in rules.surnames:
         return ch
-    return next((s for s in rules.surnames if usual_reading(s) == usual_reading(ch)), None)
+    return next(
+        (s for s in rules.surnames_by_frequency if usual_reading(s) == usual_reading(ch)), None
+    )
 
 
 @functools.cache
@@ -122,7 +155,7 @@ def gloss_surname(text: str) -> tuple[str, int] | None:
 
     The two explaining characters must sound like a known gloss and the third like its surname.
     """
-    rules = _rules()
+    rules = name_rules()
     for i in range(len(text) - 2):
         for explanation, surname in rules.glosses.items():
             if (
