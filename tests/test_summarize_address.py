@@ -65,6 +65,17 @@ def test_the_caller_outweighs_the_agent() -> None:
     assert result.street == "卢沟桥街道"
 
 
+@pytest.mark.parametrize(
+    "said", ["我住八里庄这边，楼道灯坏了。", "我们新村的路灯不亮。", "绿洲家园小区门口堆满垃圾。"]
+)
+def test_a_place_name_of_several_districts_alone_fills_no_district(said: str) -> None:
+    """八里庄 is a street of both 朝阳区 and 海淀区: said alone, either district is a guess (the
+    choice used to follow the order of a set, so it changed from one process to the next)."""
+    result = _resolve(("caller", said))
+    assert (result.district, result.street, result.community) == (None, None, None)
+    assert result.confidence is not None and result.confidence["district"] < 0.5
+
+
 def test_nothing_said() -> None:
     result = _resolve(("caller", "我想查一下上次的工单。"))
     assert result.district is None

@@ -14,6 +14,7 @@ as likely.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ def _district_votes(mentions: list[Mention]) -> dict[str, float]:
     for m in mentions:
         if not _votes_for_district(m):
             continue
-        districts = {p.district for p in m.places}
+        districts = sorted({p.district for p in m.places})
         explicit = any(p.kind == "district" for p in m.places)
         share = (1.0 if explicit else 0.8) / len(districts)
         for d in districts:
@@ -208,12 +209,12 @@ def resolve_address(turns: list[Turn]) -> AddressResult:
     votes = _district_votes(mentions)
     if not votes:
         return result
-    ranked = sorted(votes, key=lambda d: (-votes[d], _first(mentions, d)))
+    ranked = sorted(votes, key=lambda d: (-votes[d], _first(mentions, d), d))
     district = ranked[0]
     total = sum(votes.values())
     district_mentions = [m for m in mentions if any(p.district == district for p in m.places)]
     voting = [m for m in district_mentions if _votes_for_district(m)]
-    if _unsure(voting, ranked, votes):
+    if _unsure(voting, ranked, votes, mentions):
         result.confidence["district"] = _UNSURE
         return result
     explicit = any(
@@ -252,11 +253,23 @@ def resolve_address(turns: list[Turn]) -> AddressResult:
     return result
 
 
-def _unsure(voting: list[Mention], ranked: list[str], votes: dict[str, float]) -> bool:
-    """A district heard only by sound, with another as likely, is left empty."""
+def _unsure(
+    voting: list[Mention], ranked: list[str], votes: dict[str, float], mentions: list[Mention]
+) -> bool:
+    """A district heard only by sound, with another as likely, is left empty; so is one that
+    ties with another on the same first mention even when heard exactly: 南关村 alone is a
+    village of several districts, and picking one of them was a guess (it followed the order of
+    a set)."""
+    if len(ranked) < 2:
+        return False
+    leader, rival = ranked[0], ranked[1]
+    if math.isclose(votes[rival], votes[leader]) and _first(mentions, rival) == _first(
+        mentions, leader
+    ):
+        return True
     if any(m.match == "exact" for m in voting):
         return False
-    return len(ranked) > 1 and votes[ranked[1]] >= votes[ranked[0]] * _RIVAL_SHARE
+    return votes[rival] >= votes[leader] * _RIVAL_SHARE
 
 
 def _anchor(mentions: list[Mention], result: AddressResult) -> Mention:
