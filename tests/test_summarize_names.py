@@ -263,6 +263,10 @@ def _heard(text: str, probabilities: dict[str, float]) -> Turn:
     return Turn(1, "caller", text, 0.0, len(text) * 0.2, words)
 
 
+_SAID_BACK = Turn(2, "agent", "好的刘先生，您的电话？", 1.6, 2.6)
+"""The agent calling the caller by the surname: on a recorded call, the name's second hearing."""
+
+
 @pytest.mark.parametrize(
     ("probabilities", "name"),
     [
@@ -275,7 +279,11 @@ def _heard(text: str, probabilities: dict[str, float]) -> Turn:
 def test_a_given_name_heard_with_a_low_probability_is_left_empty(
     probabilities: dict[str, float], name: str | None
 ) -> None:
-    turns = [Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0), _heard("我叫刘德顺。", probabilities)]
+    turns = [
+        Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0),
+        _heard("我叫刘德顺。", probabilities),
+        _SAID_BACK,
+    ]
     found = find_caller_name(turns)
     assert found is not None
     assert found.name == name
@@ -334,8 +342,33 @@ def test_glosses_that_do_not_empty_the_name(answer: str, name: str) -> None:
 
 def test_a_full_name_heard_by_sound_alone_is_marked_for_review() -> None:
     asked = Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0)
-    unglossed = find_caller_name([asked, _heard("我叫刘德顺。", {})])
-    glossed = find_caller_name([asked, _heard("我叫刘德顺，道德的德，顺利的顺。", {})])
+    unglossed = find_caller_name([asked, _heard("我叫刘德顺。", {}), _SAID_BACK])
+    glossed = find_caller_name([asked, _heard("我叫刘德顺，道德的德，顺利的顺。", {}), _SAID_BACK])
     assert unglossed is not None and unglossed.name == "刘德顺"
     assert unglossed.confidence < 0.6
     assert glossed is not None and glossed.name == "刘德顺" and glossed.confidence >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("agent", "name"),
+    [
+        ("好的刘先生，您的电话？", "刘德顺"),
+        # 柳 sounds like 刘: the agent's hearing agrees.
+        ("好的柳先生，您的电话？", "刘德顺"),
+        ("好的周先生，您的电话？", None),
+        ("好的，您的电话？", None),
+    ],
+)
+def test_a_name_from_audio_needs_the_agent_to_say_its_surname(agent: str, name: str | None) -> None:
+    asked = Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0)
+    found = find_caller_name(
+        [asked, _heard("我叫刘德顺，道德的德，顺利的顺。", {}), Turn(2, "agent", agent, 7.0, 8.0)]
+    )
+    assert found is not None and found.name == name
+    if name is None:
+        assert found.confidence <= 0.3 and [t.index for t in found.turns] == [1]
+
+
+def test_typed_text_needs_no_agent_confirmation() -> None:
+    found = find_caller_name(_turns(("agent", "您贵姓？"), ("caller", "我叫刘德顺。")))
+    assert found is not None and found.name == "刘德顺"

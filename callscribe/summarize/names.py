@@ -110,7 +110,7 @@ def find_caller_name(turns: list[Turn]) -> NameResult | None:
     original turns as evidence and a lower confidence.
     """
     if not turns or any(t.speaker is not None for t in turns):
-        return _clearly_heard(_checked(_find_name(turns)))
+        return _confirmed_by_agent(_clearly_heard(_checked(_find_name(turns))), turns)
     pseudo, origin = _raw_dialogue(turns)
     found = _checked(_find_name(pseudo)) if len(pseudo) > len(turns) else None
     if found is not None:
@@ -232,6 +232,29 @@ def _clearly_heard(result: NameResult | None) -> NameResult | None:
             return result
     return result
 
+
+def _confirmed_by_agent(result: NameResult | None, turns: list[Turn]) -> NameResult | None:
+    """On a recorded call, the name only when the agent calls the caller by its surname.
+
+    Whisper hears a surname as another one (周 as 中, 钱 as 姜) and the caller's words alone
+    cannot tell; the agent's 周女士 is a second hearing of it. On the two voiced sets read for
+    names (44 + 50 calls), names the agent's surname agreed with were right 11 times in 12, the
+    others 11 times in 31. Unconfirmed, the name is left empty with a low confidence and the
+    caller's turn as evidence. Typed text (turns without Whisper's words) passes as it is.
+    """
+    if result is None or not result.name or not any(t.words for t in turns):
+        return result
+    addressed, agent_turns = _agent_addressed(turns)
+    surname = surname_at(result.name, 0) or result.name[:1]
+    if addressed is not None and (
+        addressed == surname or sounds(addressed[0]) & sounds(surname[0])
+    ):
+        return result
+    return NameResult(None, result.turns, UNCONFIRMED)
+
+
+UNCONFIRMED = 0.3
+"""The confidence of a name heard from the caller that the agent never said back."""
 
 UNGLOSSED_HEARD = 0.5
 """A full name Whisper heard by its sound, with no gloss of its given name: below the review
