@@ -238,8 +238,8 @@ def _confirmed_by_agent(result: NameResult | None, turns: list[Turn]) -> NameRes
 
     Whisper hears a surname as another one (周 as 中, 钱 as 姜) and the caller's words alone
     cannot tell; the agent's 周女士 is a second hearing of it. On the two voiced sets read for
-    names (44 + 50 calls), names the agent's surname agreed with were right 11 times in 12, the
-    others 11 times in 31. Unconfirmed, the name is left empty with a low confidence and the
+    names (44 + 50 calls), names the agent's surname agreed with were right 12 times in 13, the
+    others 10 times in 30. Unconfirmed, the name is left empty with a low confidence and the
     caller's turn as evidence. Typed text (turns without Whisper's words) passes as it is.
     """
     if result is None or not result.name or not any(t.words for t in turns):
