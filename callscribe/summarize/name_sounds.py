@@ -26,6 +26,7 @@ __all__ = [
     "misheard_cue_ends",
     "name_rules",
     "sounds",
+    "sounds_alike",
     "usual_reading",
 ]
 
@@ -89,7 +90,8 @@ def sounds(ch: str) -> frozenset[str]:
     return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
 
 
-def _alike(a: str, b: str) -> bool:
+def sounds_alike(a: str, b: str) -> bool:
+    """Two characters the same or with a toneless reading in common (章 and 张, 柳 and 刘)."""
     return a == b or bool(sounds(a) & sounds(b))
 
 
@@ -159,9 +161,9 @@ def gloss_surname(text: str) -> tuple[str, int] | None:
     for i in range(len(text) - 2):
         for explanation, surname in rules.glosses.items():
             if (
-                _alike(text[i], explanation[0])
-                and _alike(text[i + 1], explanation[1])
-                and _alike(text[i + 2], surname)
+                sounds_alike(text[i], explanation[0])
+                and sounds_alike(text[i + 1], explanation[1])
+                and sounds_alike(text[i + 2], surname)
             ):
                 return surname, i
     return None

@@ -28,7 +28,7 @@ from callscribe.summarize.name_sounds import (
     gloss_surname,
     heard_honorific,
     homophone_surname,
-    sounds,
+    sounds_alike,
 )
 
 __all__ = ["NameResult", "find_caller_name", "strip_honorific"]
@@ -186,7 +186,7 @@ def _checked(result: NameResult | None) -> NameResult | None:
             continue
         gloss = gloss_surname(turn.text)
         if gloss is not None and not name.startswith(gloss[0]):
-            if len(gloss[0]) != 1 or not sounds(name[0]) & sounds(gloss[0]):
+            if len(gloss[0]) != 1 or not sounds_alike(name[0], gloss[0]):
                 return NameResult(None, result.turns, _CONFLICT_CONFIDENCE)
             # 张立强，立早张: the gloss spells 章, which 张 sounds like: the gloss wins.
             name = gloss[0] + name[1:]
@@ -244,11 +244,8 @@ def _confirmed_by_agent(result: NameResult | None, turns: list[Turn]) -> NameRes
     """
     if result is None or not result.name or not any(t.words for t in turns):
         return result
-    addressed, agent_turns = _agent_addressed(turns)
-    surname = surname_at(result.name, 0) or result.name[:1]
-    if addressed is not None and (
-        addressed == surname or sounds(addressed[0]) & sounds(surname[0])
-    ):
+    addressed, _ = _agent_addressed(turns)
+    if addressed is not None and sounds_alike(addressed[0], result.name[0]):
         return result
     return NameResult(None, result.turns, UNCONFIRMED)
 
