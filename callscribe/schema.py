@@ -120,6 +120,9 @@ class Segment:
     words: list[Word] | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    rehearing: str | None = None
+    """The digits of this turn decoded again alone (transcribe/digits.py), where it says a
+    number; stored with the words, as evidence for the extractor, not as transcript text."""
 
     def to_dict(self, *, words: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -131,6 +134,8 @@ class Segment:
         }
         if words and self.words is not None:
             out["words"] = [asdict(w) for w in self.words]
+        if words and self.rehearing is not None:
+            out["rehearing"] = self.rehearing
         return out
 
     @classmethod
@@ -143,6 +148,7 @@ class Segment:
             speaker=data.get("speaker"),
             confidence=float(data.get("confidence", 0.0)),
             words=[Word(**w) for w in raw_words] if raw_words else None,
+            rehearing=str(data["rehearing"]) if data.get("rehearing") else None,
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from callscribe.schema import Speaker
@@ -281,3 +283,66 @@ def test_a_read_back_with_part_of_the_area_code_supports_the_landline() -> None:
         )
     )
     assert result is not None and result.number == "82715396" and result.confirmed
+
+
+def _reheard(turns: list[Turn], index: int, text: str) -> list[Turn]:
+    return [dataclasses.replace(t, rehearing=text) if t.index == index else t for t in turns]
+
+
+def test_a_second_hearing_of_the_read_back_settles_what_the_first_could_not() -> None:
+    turns = _turns(
+        ("caller", "一三九一一一二二三三三。"),
+        ("agent", "一三九一二二三三四，对吗？"),
+        ("caller", "对。"),
+    )
+    first = find_callback_phone(turns)
+    assert first is not None and first.number is None
+    again = find_callback_phone(_reheard(turns, 1, "一三九一一一二二三三三"))
+    assert again is not None and again.number == "13911122333" and again.confirmed
+
+
+def test_a_second_hearing_of_the_callers_words_supports_the_read_back() -> None:
+    turns = _turns(
+        ("caller", "一五八二六零三四四一九。"),
+        ("agent", "一五八二六八三四四一九，是吗？"),
+        ("caller", "嗯。"),
+    )
+    first = find_callback_phone(turns)
+    assert first is not None and first.number is None
+    again = find_callback_phone(_reheard(turns, 0, "一五八二六八三四四一九"))
+    assert again is not None and again.number == "15826834419"
+
+
+def test_two_hearings_of_the_read_back_that_settle_different_numbers_settle_none() -> None:
+    turns = _turns(
+        ("caller", "幺五零幺二三四七七八九。"),
+        ("caller", "哦不对，幺五零幺二三四七七八六。"),
+        ("agent", "幺五零幺二三四七七八九，对吗？"),
+        ("caller", "对。"),
+    )
+    first = find_callback_phone(turns)
+    assert first is not None and first.number == "15012347789"
+    again = find_callback_phone(_reheard(turns, 2, "幺五零幺二三四七七八六"))
+    assert again is not None and again.number is None
+    assert again.confidence < 0.5
+
+
+def test_a_number_no_one_read_back_is_restored_when_the_transcript_lost_a_repeat() -> None:
+    turns = _turns(("agent", "您的电话？"), ("caller", "1371652081。"))
+    first = find_callback_phone(turns)
+    assert first is not None and first.number is None
+    again = find_callback_phone(_reheard(turns, 1, "一三七一六六五二零八一"))
+    assert again is not None and again.number == "13716652081"
+    assert again.confidence < 0.9
+    changed = find_callback_phone(_reheard(turns, 1, "一三七一六六五二零八七"))
+    assert changed is not None and changed.number is None
+
+
+def test_a_callers_number_heard_two_ways_with_no_read_back_is_not_filled() -> None:
+    turns = _turns(("agent", "您的电话？"), ("caller", "电话是一三七一六六五二零八一。"))
+    first = find_callback_phone(turns)
+    assert first is not None and first.number == "13716652081"
+    again = find_callback_phone(_reheard(turns, 1, "一三七一六六五二零八七"))
+    assert again is not None and again.number is None
+    same = find_callback_phone(_reheard(turns, 1, "一三七一六六五二零八一"))
+    assert same is not None and same.number == "13716652081"

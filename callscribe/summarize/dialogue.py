@@ -20,6 +20,9 @@ class Turn:
     end: float
     words: tuple[Word, ...] = ()
     """Whisper's words with their probabilities, where the transcript kept them."""
+    rehearing: str = ""
+    """The turn's digits decoded again alone (``Segment.rehearing``): a second hearing of a
+    number, read only by the callback-number rules."""
 
     @property
     def from_caller(self) -> bool:
@@ -34,7 +37,15 @@ class Turn:
 def turns_of(transcript: Transcript) -> list[Turn]:
     """Number the segments; whitespace inside Whisper text is kept (it separates words)."""
     return [
-        Turn(i, seg.speaker, seg.text.strip(), seg.start, seg.end, tuple(seg.words or ()))
+        Turn(
+            i,
+            seg.speaker,
+            seg.text.strip(),
+            seg.start,
+            seg.end,
+            tuple(seg.words or ()),
+            (seg.rehearing or "").strip(),
+        )
         for i, seg in enumerate(transcript.segments)
     ]
 

@@ -19,7 +19,14 @@ import re
 from dataclasses import dataclass, field
 
 from callscribe.summarize.dialogue import Turn
-from callscribe.summarize.readback import CONFLICT_CONFIDENCE, Hearing, ReadBack, settle
+from callscribe.summarize.readback import (
+    CONFLICT_CONFIDENCE,
+    Hearing,
+    ReadBack,
+    collapses_to,
+    local_digits,
+    settle,
+)
 from callscribe.summarize.rules import load_rules
 
 __all__ = ["PhoneResult", "find_callback_phone", "spoken_numbers"]
@@ -289,16 +296,18 @@ def _has_cue(turns: list[Turn], turn: Turn, grammar: _Grammar) -> bool:
     return any(cue in t.text for t in nearby for cue in grammar.cues)
 
 
-def _hearings(turn: Turn) -> list[Hearing]:
-    """Every run of digits in ``turn`` long enough to be a callback number, valid or not."""
+def _hearings(turn: Turn, *, again: bool = False) -> list[Hearing]:
+    """Every run of digits in ``turn`` long enough to be a callback number, valid or not; with
+    ``again``, those of the turn's second hearing (``Turn.rehearing``)."""
     grammar = _grammar()
+    text = turn.rehearing if again else turn.text
     out: list[Hearing] = []
-    for chain in _chains(turn.text, grammar):
-        numbers = _numbers_in_chain(chain, turn.text)
-        out.extend(Hearing(n.digits, n.digits, turn) for n in numbers)
+    for chain in _chains(text, grammar):
+        numbers = _numbers_in_chain(chain, text)
+        out.extend(Hearing(n.digits, n.digits, turn, again) for n in numbers)
         digits = "".join(g.digits for g in chain)
         if not numbers and len(digits) >= _MIN_HEARING:
-            out.append(Hearing(digits, None, turn))
+            out.append(Hearing(digits, None, turn, again))
     return out
 
 
@@ -309,10 +318,10 @@ def _two_party(turns: list[Turn], candidates: list[_Candidate]) -> PhoneResult |
     said: list[Hearing] = []
     read_backs: list[ReadBack] = []
     for turn in turns:
-        heard = _hearings(turn)
+        heard = _hearings(turn) + _hearings(turn, again=True)
         if turn.from_caller:
             said.extend(Hearing(c.digits, c.digits, turn) for c in candidates if c.turn is turn)
-            said.extend(h for h in heard if h.number is None)
+            said.extend(h for h in heard if h.number is None or h.again)
             continue
         answer = _answer(turns, turn)
         confirmed = answer is not None and _confirms(answer, grammar)
@@ -330,10 +339,34 @@ def _two_party(turns: list[Turn], candidates: list[_Candidate]) -> PhoneResult |
     from_caller = [c for c in candidates if c.turn.from_caller]
     if from_caller:
         return _callers_last(turns, from_caller, distinct)
+    restored = _restored_by_second_hearing(said)
+    if restored is not None:
+        return restored
     evidence = [h.turn for h in said] + [r.hearing.turn for r in read_backs]
     if not evidence:
         return None
     return PhoneResult(None, evidence, CONFLICT_CONFIDENCE, candidates=distinct)
+
+
+RESTORED_CONFIDENCE = 0.8
+"""The caller's number, heard whole only the second time, with the first hearing its collapse."""
+
+
+def _restored_by_second_hearing(said: list[Hearing]) -> PhoneResult | None:
+    """The caller said a number no one read back, and the transcript lost a repeated digit of
+    it (一三七一六五二… for 一三七一六六五二…): the second hearing of the same turn, whole, is
+    the number when the transcript's digits are its collapse. Only one such number may exist."""
+    found: dict[str, list[Turn]] = {}
+    for heard in said:
+        if not heard.again or heard.number is None:
+            continue
+        first = [h for h in said if h.turn is heard.turn and not h.again and h.number is None]
+        if any(collapses_to(heard.number, local_digits(h.digits)) for h in first):
+            found.setdefault(heard.number, []).append(heard.turn)
+    if len(found) != 1:
+        return None
+    ((number, evidence),) = found.items()
+    return PhoneResult(number, evidence, RESTORED_CONFIDENCE, candidates=[number])
 
 
 def _callers_last(
@@ -341,6 +374,10 @@ def _callers_last(
 ) -> PhoneResult:
     """No read-back settles it: the caller's last number, a correction replacing earlier ones."""
     chosen = from_caller[-1]
+    again = {h.number for h in _hearings(chosen.turn, again=True) if h.number is not None}
+    if again and not chosen.corrected and chosen.digits not in again:
+        # The turn heard twice gives two numbers: neither is filled.
+        return PhoneResult(None, [chosen.turn], CONFLICT_CONFIDENCE, candidates=distinct)
     confidence = 0.9 if _has_cue(turns, chosen.turn, _grammar()) else 0.75
     if chosen.corrected:
         confidence -= 0.05

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 from callscribe.summarize.dialogue import Turn
 
-__all__ = ["Hearing", "ReadBack", "Verdict", "collapses_to", "one_dropped", "settle"]
+__all__ = [
+    "Hearing",
+    "ReadBack",
+    "Verdict",
+    "collapses_to",
+    "local_digits",
+    "one_dropped",
+    "settle",
+]
 
 CONFLICT_CONFIDENCE = 0.2
 """The hearings disagree: nothing is filled, the operator sees both."""
@@ -33,6 +41,8 @@ class Hearing:
     digits: str
     number: str | None
     turn: Turn
+    again: bool = False
+    """From the turn's second hearing (``Turn.rehearing``), not from its transcript text."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ _AREA_PARTS = ("0", "01", "10")
 """What Whisper leaves of 零幺零 when it garbles a syllable (银销零八二七幺…: 0 + the landline)."""
 
 
-def _local(digits: str) -> str:
+def local_digits(digits: str) -> str:
     """The digits without Beijing's 010 prefix, as the stored number has them: the whole prefix
     before a number of any length, a part of it only before exactly 8 landline digits."""
     if digits.startswith(_AREA_CODE) and len(digits) > 9:
@@ -116,7 +126,7 @@ def _supports(hearing: Hearing, number: str) -> bool:
     wrong hearings as one right one."""
     if hearing.number is not None:
         return hearing.number == number
-    return collapses_to(number, _local(hearing.digits))
+    return collapses_to(number, local_digits(hearing.digits))
 
 
 def _with_answer(turns: list[Turn], read_back: ReadBack) -> list[Turn]:
@@ -126,7 +136,9 @@ def _with_answer(turns: list[Turn], read_back: ReadBack) -> list[Turn]:
 def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
     agent = read_back.hearing
     confirmed = read_back.confirmed
-    same_kind = [h for h in said if _kind(_local(h.digits)) == _kind(_local(agent.digits))]
+    same_kind = [
+        h for h in said if _kind(local_digits(h.digits)) == _kind(local_digits(agent.digits))
+    ]
     if agent.number is not None:
         support = [h for h in said if _supports(h, agent.number)]
         if support:
@@ -152,7 +164,9 @@ def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
         # The read-back lost one digit that is no repeat (一五八二六零三… read back 一五八六零三…)
         # and the caller said 对 to what the agent really said: the caller's complete number,
         # when it is the only one the read-back is a hearing of.
-        lost = {h.number for h in said if h.number and one_dropped(h.number, _local(agent.digits))}
+        lost = {
+            h.number for h in said if h.number and one_dropped(h.number, local_digits(agent.digits))
+        }
         if len(lost) == 1:
             number = lost.pop()
             support = [h for h in said if h.number == number]
@@ -167,15 +181,36 @@ def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
 def settle(said: list[Hearing], read_backs: list[ReadBack]) -> Verdict | None:
     """The number the last read-back the caller did not deny settles, if any.
 
+    A read-back turn heard twice (its transcript and its second hearing) settles what either
+    hearing settles; where one settles a number and the other a different one, neither does.
+
     Args:
         said: the caller's hearings, in call order.
         read_backs: the agent's, in call order.
     """
-    for read_back in reversed(read_backs):
-        if read_back.denied:
-            continue
+    for _, group in itertools.groupby(reversed(read_backs), key=lambda r: r.hearing.turn.index):
+        kept = [r for r in group if not r.denied]
+        first = _first_verdict(said, [r for r in kept if not r.hearing.again])
+        again = _first_verdict(said, [r for r in kept if r.hearing.again])
+        verdict = _combined(first, again)
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def _first_verdict(said: list[Hearing], read_backs: list[ReadBack]) -> Verdict | None:
+    for read_back in read_backs:
         before = [h for h in said if h.turn.index < read_back.hearing.turn.index]
         verdict = _settle_one(before, read_back)
         if verdict is not None:
             return verdict
     return None
+
+
+def _combined(first: Verdict | None, again: Verdict | None) -> Verdict | None:
+    if first is None or again is None:
+        return first or again
+    if first.number is None or again.number is None or first.number == again.number:
+        return first if first.number is not None or again.number is None else again
+    turns = list({t.index: t for t in [*first.turns, *again.turns]}.values())
+    return Verdict(None, sorted(turns, key=lambda t: t.index), CONFLICT_CONFIDENCE)

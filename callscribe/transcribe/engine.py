@@ -18,10 +18,13 @@ import numpy.typing as npt
 from callscribe import defaults
 from callscribe.errors import ModelError
 from callscribe.schema import CallAudio, Segment, Transcript, Word
+from callscribe.transcribe.digits import DIGIT_PROMPT, digit_spans, is_prompt_number
 from callscribe.transcribe.postprocess import (
     RawSegment,
     clean_segment,
     drop_repeated_segments,
+    remove_spaces_between_han,
+    to_simplified,
 )
 from callscribe.transcribe.turns import build_turns
 from callscribe.transcribe.vad import speech_clips
@@ -100,6 +103,9 @@ class TranscribeOptions:
     vad_max_clip_s: float = MAX_WINDOW_S
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
+    # a second hearing of numbers (transcribe/digits.py)
+    rehear_digits: bool = True
+    """Decode each spoken number again alone, as evidence for the callback-number rules."""
 
     def clips(self, samples: npt.NDArray[np.float32]) -> list[float] | None:
         """The speech clips to decode (flat start/end seconds); None decodes everything."""
@@ -147,8 +153,13 @@ class ChannelEngine(abc.ABC):
         """The model's name as transcripts record it."""
 
     @abc.abstractmethod
-    def decode_window(self, samples: npt.NDArray[np.float32]) -> Iterable[RawSegment]:
-        """Whisper's raw segments, with word timings, for one window of at most 30 s."""
+    def decode_window(
+        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None
+    ) -> Iterable[RawSegment]:
+        """Whisper's raw segments, with word timings, for one window of at most 30 s.
+
+        ``prompt`` replaces the options' initial prompt for this window only.
+        """
 
     def decode_windows(
         self, channels: Sequence[npt.NDArray[np.float32]], windows: Sequence[Window]
@@ -210,13 +221,43 @@ class ChannelEngine(abc.ABC):
             if id(segment) in kept
             for piece in to_source(segment, window, audio.speakers)
         ]
+        segments = build_turns(pieces)
+        if opts.rehear_digits:
+            self._rehear_digits(audio, segments)
         return Transcript(
             duration=audio.duration,
-            segments=build_turns(pieces),
+            segments=segments,
             language=opts.language,
             engine=self.name,
             model=self.model_name,
         )
+
+    def _rehear_digits(self, audio: CallAudio, segments: Sequence[Segment]) -> None:
+        """Decode each run of digit words again alone, on its speaker's channel, with a prompt
+        that writes a number digit by digit; the text goes into ``Segment.rehearing``."""
+        rate = audio.sample_rate
+        heard = 0
+        for segment in segments:
+            spans = digit_spans(segment)
+            if not spans:
+                continue
+            samples = audio.channels[_channel_of(audio, segment)]
+            texts = []
+            for span in spans:
+                clip = samples[round(span.start * rate) : round(span.end * rate)]
+                if not clip.size:
+                    continue
+                text = "".join(
+                    raw.text for raw in self.decode_window(clip, prompt=DIGIT_PROMPT)
+                ).strip()
+                text = remove_spaces_between_han(to_simplified(text))
+                if text and not is_prompt_number(text):
+                    texts.append(text[:MAX_REHEARING_CHARS])
+                heard += 1
+            if texts:
+                segment.rehearing = "，".join(texts)
+        if heard:
+            log.debug("%s: %d digit span(s) heard again", audio.sha256[:12], heard)
 
     def _cleaned(
         self, window: Window, raw_segments: Iterable[RawSegment]
@@ -235,6 +276,16 @@ class ChannelEngine(abc.ABC):
             if segment is not None:
                 out.append((window, segment))
         return out
+
+
+MAX_REHEARING_CHARS = 80
+"""A second hearing of one number longer than this is a loop; only its start is kept."""
+
+
+def _channel_of(audio: CallAudio, segment: Segment) -> int:
+    if segment.speaker is not None and segment.speaker in audio.speakers:
+        return audio.speakers.index(segment.speaker)
+    return 0
 
 
 DIGITAL_SILENCE = 1e-4
@@ -312,15 +363,20 @@ class FasterWhisperEngine(ChannelEngine):
             "log_prob_threshold": opts.log_prob_threshold,
         }
 
-    def decode_window(self, samples: npt.NDArray[np.float32]) -> Iterator[RawSegment]:
+    def decode_window(
+        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None
+    ) -> Iterator[RawSegment]:
         import ctranslate2
 
         opts = self.options
         ctranslate2.set_random_seed(opts.seed)
+        decoding = self._decoding_options()
+        if prompt is not None:
+            decoding["initial_prompt"] = prompt
         raw_segments, _info = self._model.transcribe(
             samples,
             condition_on_previous_text=opts.condition_on_previous_text,
-            **self._decoding_options(),
+            **decoding,
         )
         for raw in raw_segments:
             yield _raw_segment(raw)

@@ -1,0 +1,60 @@
+"""Finding the spoken numbers a second hearing decodes again (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from callscribe.schema import Segment, Word
+from callscribe.transcribe.digits import PAD_S, digit_spans, is_prompt_number
+
+
+def _segment(*words: tuple[str, float, float]) -> Segment:
+    return Segment(
+        start=words[0][1],
+        end=words[-1][2],
+        text="".join(w for w, _, _ in words),
+        speaker="caller",
+        words=[Word(start=a, end=b, word=w, probability=0.9) for w, a, b in words],
+    )
+
+
+def test_a_number_said_in_groups_is_one_span_padded_on_both_sides() -> None:
+    segment = _segment(
+        ("我的", 10.0, 10.4),
+        ("电话", 10.4, 10.8),
+        ("一三九", 11.0, 11.6),
+        ("一一", 11.7, 12.0),
+        ("那个", 12.1, 12.4),
+        ("二二三三三", 12.5, 13.6),
+        ("。", 13.6, 13.6),
+    )
+    (span,) = digit_spans(segment)
+    assert span.digits == 10
+    assert span.start == pytest.approx(11.0 - PAD_S)
+    assert span.end == pytest.approx(13.6 + PAD_S)
+
+
+def test_short_runs_and_runs_split_by_words_are_no_number() -> None:
+    segment = _segment(
+        ("住", 1.0, 1.2),
+        ("三", 1.2, 1.4),
+        ("号楼", 1.4, 1.8),
+        ("五", 1.8, 2.0),
+        ("单元", 2.0, 2.4),
+        ("一二三四", 3.0, 3.8),
+        ("号", 3.8, 4.0),
+        ("房间", 4.0, 4.4),
+        ("五六七八", 4.5, 5.3),
+    )
+    assert digit_spans(segment) == []
+
+
+def test_arabic_digits_count_and_a_segment_without_words_has_no_span() -> None:
+    (span,) = digit_spans(_segment(("139", 0.2, 0.8), ("1234", 0.9, 1.5), ("5678", 1.6, 2.2)))
+    assert span.digits == 11 and span.start == 0.0
+    assert digit_spans(Segment(start=0.0, end=2.0, text="一三九一二三四五六七八")) == []
+
+
+def test_the_prompts_own_number_is_an_echo() -> None:
+    assert is_prompt_number("电话是幺三九幺二三四五六七八")
+    assert not is_prompt_number("一三九一一一二二三三三")
