@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     vocabulary_file: Path | None = Field(
         default=None, description="Vocabulary for the prompt, one term a line; default packaged."
     )
+    rehear_digits: bool = Field(
+        default=True,
+        description="Decode each spoken number again alone, as a second hearing for the "
+        "callback-number rules (about 1 s of CPU per number said).",
+    )
     agent_channel: Literal["left", "right"] = "left"
     max_call_seconds: float = Field(default=defaults.MAX_CALL_SECONDS, gt=0)
     max_upload_bytes: int = Field(default=defaults.MAX_UPLOAD_BYTES, gt=0)
