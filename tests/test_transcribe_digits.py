@@ -1,11 +1,23 @@
-"""Finding the spoken numbers a second hearing decodes again (no model needed)."""
+"""Finding the spoken numbers a second hearing decodes again, and hearing them on real audio."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+from pathlib import Path
+
 import pytest
 
+from callscribe.audio import decode_call_audio
 from callscribe.schema import Segment, Word
 from callscribe.transcribe.digits import PAD_S, digit_spans, is_prompt_number
+from callscribe.transcribe.engine import ChannelEngine
+
+_DIGIT_OF = dict(zip("零〇一二三四五六七八九幺两洞", "00123456789120", strict=True))
+
+
+def to_digits(text: str) -> str:
+    return "".join(_DIGIT_OF.get(ch, ch) for ch in text)
 
 
 def _segment(*words: tuple[str, float, float]) -> Segment:
@@ -58,3 +70,25 @@ def test_arabic_digits_count_and_a_segment_without_words_has_no_span() -> None:
 def test_the_prompts_own_number_is_an_echo() -> None:
     assert is_prompt_number("电话是幺三九幺二三四五六七八")
     assert not is_prompt_number("一三九一一一二二三三三")
+
+
+SPOKEN_NUMBER = Path(__file__).parent.parent / "fixtures" / "calls" / "spoken_number_mono16k.wav"
+
+
+def test_a_spoken_number_is_heard_a_second_time_on_real_audio(
+    base_transcriber: ChannelEngine,
+) -> None:
+    """一九九一 and 二零一四 from two AISHELL-1 recordings: eight digits said in two groups."""
+    transcript = base_transcriber.transcribe(decode_call_audio(SPOKEN_NUMBER))
+    (segment,) = [s for s in transcript.segments if digit_spans(s)]
+    assert segment.rehearing is not None
+    again = "".join(ch for ch in to_digits(segment.rehearing) if ch.isdigit())
+    assert again == "19912014"
+    assert segment.rehearing not in segment.text
+
+
+def test_no_second_hearing_when_it_is_turned_off(base_transcriber: ChannelEngine) -> None:
+    engine = copy.copy(base_transcriber)
+    engine.options = dataclasses.replace(engine.options, rehear_digits=False)
+    transcript = engine.transcribe(decode_call_audio(SPOKEN_NUMBER))
+    assert transcript.segments and all(s.rehearing is None for s in transcript.segments)
