@@ -121,8 +121,11 @@ class Segment:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     rehearing: str | None = None
-    """The digits of this turn decoded again alone (transcribe/digits.py), where it says a
+    """The digits of this turn decoded again alone (transcribe/rehear.py), where it says a
     number; stored with the words, as evidence for the extractor, not as transcript text."""
+    name_rehearing: str | None = None
+    """This caller turn, the answer to the agent's name question, decoded again alone; stored
+    like ``rehearing``, read only by the name rules."""
 
     def to_dict(self, *, words: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -136,6 +139,8 @@ class Segment:
             out["words"] = [asdict(w) for w in self.words]
         if words and self.rehearing is not None:
             out["rehearing"] = self.rehearing
+        if words and self.name_rehearing is not None:
+            out["name_rehearing"] = self.name_rehearing
         return out
 
     @classmethod
@@ -149,6 +154,7 @@ class Segment:
             confidence=float(data.get("confidence", 0.0)),
             words=[Word(**w) for w in raw_words] if raw_words else None,
             rehearing=str(data["rehearing"]) if data.get("rehearing") else None,
+            name_rehearing=str(data["name_rehearing"]) if data.get("name_rehearing") else None,
         )
 
 

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         description="Decode each spoken number again alone, as a second hearing for the "
         "callback-number rules (about 1 s of CPU per number said).",
     )
+    rehear_names: bool = Field(
+        default=True,
+        description="Decode the caller's answer to the agent's name question again alone, for "
+        "the name rules (about 1 s of CPU per call that asks).",
+    )
     agent_channel: Literal["left", "right"] = "left"
     max_call_seconds: float = Field(default=defaults.MAX_CALL_SECONDS, gt=0)
     max_upload_bytes: int = Field(default=defaults.MAX_UPLOAD_BYTES, gt=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from callscribe.schema import Speaker, Word
@@ -281,7 +283,7 @@ def test_a_given_name_heard_with_a_low_probability_is_left_empty(
 ) -> None:
     turns = [
         Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0),
-        _heard("我叫刘德顺。", probabilities),
+        _heard("我叫刘德顺，顺利的顺。", probabilities),
         _SAID_BACK,
     ]
     found = find_caller_name(turns)
@@ -340,13 +342,64 @@ def test_glosses_that_do_not_empty_the_name(answer: str, name: str) -> None:
     assert found is not None and found.name == name
 
 
-def test_a_full_name_heard_by_sound_alone_is_marked_for_review() -> None:
+def test_a_full_name_heard_by_sound_alone_is_not_filled() -> None:
     asked = Turn(0, "agent", "请问您怎么称呼？", 0.0, 1.0)
     unglossed = find_caller_name([asked, _heard("我叫刘德顺。", {}), _SAID_BACK])
     glossed = find_caller_name([asked, _heard("我叫刘德顺，道德的德，顺利的顺。", {}), _SAID_BACK])
-    assert unglossed is not None and unglossed.name == "刘德顺"
-    assert unglossed.confidence < 0.6
+    assert unglossed is not None and unglossed.name is None
+    assert unglossed.confidence <= 0.3 and [t.index for t in unglossed.turns] == [1]
     assert glossed is not None and glossed.name == "刘德顺" and glossed.confidence >= 0.8
+    surname_only = find_caller_name([asked, _heard("我姓刘，刘先生。", {}), _SAID_BACK])
+    assert surname_only is not None and surname_only.name == "刘先生"
+
+
+def _answered_twice(first: str, again: str, agent: str = "好的，您的电话？") -> list[Turn]:
+    asked = Turn(0, "agent", "请问您贵姓？", 0.0, 1.0)
+    answer = dataclasses.replace(_heard(first, {}), name_rehearing=again)
+    return [asked, answer, Turn(2, "agent", agent, 7.0, 8.0)]
+
+
+@pytest.mark.parametrize(
+    ("first", "again", "name"),
+    [
+        # The second hearing agrees with the transcript: heard twice.
+        ("我姓马，马女士。", "我姓马，马女士。", "马女士"),
+        (
+            "我叫王建军，三横王，建设的建，军队的军。",
+            "王建军，三横王，建设的建，军队的军",
+            "王建军",
+        ),
+        # The two hearings disagree, or only one of them gives a name.
+        ("我姓姜，姜先生。", "我姓钱，钱先生。", None),
+        ("我心中，中女是。", "我姓周，周女士。", None),
+        # Both agree on a full name no gloss spells: still Whisper's guess at the sound.
+        ("我叫高贵兰。", "我叫高贵兰。", None),
+    ],
+)
+def test_the_callers_answer_heard_twice_confirms_the_name(
+    first: str, again: str, name: str | None
+) -> None:
+    found = find_caller_name(_answered_twice(first, again))
+    assert found is not None and found.name == name
+    assert {t.index for t in found.turns} == {1}
+    assert found.turns[0].text == first
+    if name is None:
+        assert found.confidence <= 0.3
+
+
+def test_a_name_only_the_second_hearing_gives_needs_the_agent_to_say_it() -> None:
+    said_back = find_caller_name(
+        _answered_twice("我心中，中女是。", "我姓周，周女士。", "好的周女士。")
+    )
+    assert said_back is not None and said_back.name == "周女士"
+    assert said_back.confidence <= 0.75 and said_back.turns[0].text == "我心中，中女是。"
+
+
+def test_a_declined_name_stays_declined_whatever_the_second_hearing() -> None:
+    found = find_caller_name(
+        _answered_twice("我就不说名字了。", "我姓周，周女士。", "好的周女士。")
+    )
+    assert found is not None and found.name is None and found.confidence >= 0.8
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,9 @@ class Turn:
     rehearing: str = ""
     """The turn's digits decoded again alone (``Segment.rehearing``): a second hearing of a
     number, read only by the callback-number rules."""
+    name_rehearing: str = ""
+    """The caller's answer to the name question decoded again alone (``Segment.name_rehearing``),
+    read only by the name rules."""
 
     @property
     def from_caller(self) -> bool:
@@ -45,6 +48,7 @@ def turns_of(transcript: Transcript) -> list[Turn]:
             seg.end,
             tuple(seg.words or ()),
             (seg.rehearing or "").strip(),
+            (seg.name_rehearing or "").strip(),
         )
         for i, seg in enumerate(transcript.segments)
     ]

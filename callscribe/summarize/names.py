@@ -9,6 +9,7 @@ punctuation ("我叫田芳电话呢"); this module weighs those readings across 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -110,7 +111,10 @@ def find_caller_name(turns: list[Turn]) -> NameResult | None:
     original turns as evidence and a lower confidence.
     """
     if not turns or any(t.speaker is not None for t in turns):
-        return _confirmed_by_agent(_clearly_heard(_checked(_find_name(turns))), turns)
+        found = _clearly_heard(_checked(_find_name(turns)))
+        if not any(t.words for t in turns):
+            return found
+        return _heard_twice(found, _heard_again(turns), turns)
     pseudo, origin = _raw_dialogue(turns)
     found = _checked(_find_name(pseudo)) if len(pseudo) > len(turns) else None
     if found is not None:
@@ -226,37 +230,84 @@ def _clearly_heard(result: NameResult | None) -> NameResult | None:
         probabilities = _probabilities_after(turn, surname, given)
         if probabilities and min(probabilities) < UNSURE_WORD_PROBABILITY:
             return NameResult(None, result.turns, _UNSURE_CONFIDENCE)
-        if probabilities and not glossed_characters(turn.text) & set(given):
-            return NameResult(result.name, result.turns, min(result.confidence, UNGLOSSED_HEARD))
         if probabilities:
             return result
     return result
 
 
-def _confirmed_by_agent(result: NameResult | None, turns: list[Turn]) -> NameResult | None:
-    """On a recorded call, the name only when the agent calls the caller by its surname.
+def _heard_again(turns: list[Turn]) -> NameResult | None:
+    """The name in the caller's answer as it was heard the second time (``Turn.name_rehearing``),
+    checked as the transcript's is; its turns carry the second hearing as their text. None when
+    the name came from a turn heard only once."""
+    if not any(t.name_rehearing for t in turns):
+        return None
+    again = [
+        dataclasses.replace(t, text=t.name_rehearing, words=()) if t.name_rehearing else t
+        for t in turns
+    ]
+    found = _clearly_heard(_checked(_find_name(again)))
+    if found is None or not any(t.name_rehearing for t in found.turns if t.from_caller):
+        return None
+    return found
 
-    Whisper hears a surname as another one (周 as 中, 钱 as 姜) and the caller's words alone
-    cannot tell; the agent's 周女士 is a second hearing of it. On the two voiced sets read for
-    names (44 + 50 calls), names the agent's surname agreed with were right 12 times in 13, the
-    others 10 times in 30. Unconfirmed, the name is left empty with a low confidence and the
-    caller's turn as evidence. Typed text (turns without Whisper's words) passes as it is.
+
+def _heard_twice(
+    first: NameResult | None, second: NameResult | None, turns: list[Turn]
+) -> NameResult | None:
+    """On a recorded call, a name only when it was heard twice.
+
+    Whisper hears a surname as another one (周 as 中, 钱 as 姜) and one hearing of the caller's
+    words cannot tell. A second hearing is the agent calling the caller by the surname (好的周
+    女士; a homophone counts), or the caller's answer decoded again alone giving the same name.
+    On the two voiced sets read for names (44 + 50 calls), names the agent's surname agreed with
+    were right 12 times in 13, the others 10 times in 30. A full name whose given name no gloss
+    spells is not filled even so: its characters are Whisper's guess at the sound (高贵兰 for
+    高桂兰, 杨范 for 杨帆), right in about one of four such names on the voiced calls.
+
+    Otherwise the name is left empty with a low confidence and the caller's turn as evidence.
+    A name the transcript declined or argued against stays empty whatever the second hearing.
     """
-    if result is None or not result.name or not any(t.words for t in turns):
-        return result
+    if first is not None and first.name is None:
+        # Declined, or the transcript's own glosses or probabilities argued against the name
+        # it heard: a second hearing does not overrule that.
+        return first
     addressed, _ = _agent_addressed(turns)
-    if addressed is not None and sounds_alike(addressed[0], result.name[0]):
-        return result
-    return NameResult(None, result.turns, UNCONFIRMED)
+    for found, other in ((first, second), (second, first)):
+        if found is None or not found.name or _unglossed_full_name(found):
+            continue
+        said_back = addressed is not None and sounds_alike(addressed[0], found.name[0])
+        if said_back or (other is not None and other.name == found.name):
+            if found is first:
+                return found
+            return NameResult(
+                found.name, _original(found.turns, turns), min(found.confidence, HEARD_AGAIN)
+            )
+    heard = first or second
+    if heard is None:
+        return None
+    return NameResult(None, _original(heard.turns, turns), UNCONFIRMED)
 
+
+def _original(evidence: list[Turn], turns: list[Turn]) -> list[Turn]:
+    """The transcript's own turns for ``evidence`` (which may carry a second hearing), once each."""
+    return list({t.index: turns[t.index] for t in evidence}.values())
+
+
+def _unglossed_full_name(result: NameResult) -> bool:
+    name = result.name or ""
+    if strip_honorific(name) != name:
+        return False
+    given = name[len(surname_at(name, 0) or name[:1]) :]
+    return bool(given) and not any(
+        glossed_characters(t.text) & set(given) for t in result.turns if t.from_caller
+    )
+
+
+HEARD_AGAIN = 0.75
+"""A name found only in the second hearing of the caller's answer, heard twice."""
 
 UNCONFIRMED = 0.3
 """The confidence of a name heard from the caller that the agent never said back."""
-
-UNGLOSSED_HEARD = 0.5
-"""A full name Whisper heard by its sound, with no gloss of its given name: below the review
-page's low-confidence mark (0.6), so the operator checks it. On 50 voiced calls the rules never
-saw, one of nine such names was right (柳芳 heard as 刘方)."""
 
 
 def _probabilities_after(turn: Turn, surname: str, given: str) -> list[float]:

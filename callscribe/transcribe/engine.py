@@ -18,7 +18,6 @@ import numpy.typing as npt
 from callscribe import defaults
 from callscribe.errors import ModelError
 from callscribe.schema import CallAudio, Segment, Transcript, Word
-from callscribe.transcribe.digits import DIGIT_PROMPT, digit_spans, is_prompt_number
 from callscribe.transcribe.postprocess import (
     RawSegment,
     clean_segment,
@@ -26,6 +25,7 @@ from callscribe.transcribe.postprocess import (
     remove_spaces_between_han,
     to_simplified,
 )
+from callscribe.transcribe.rehear import rehear_digits, rehear_name_answers
 from callscribe.transcribe.turns import build_turns
 from callscribe.transcribe.vad import speech_clips
 from callscribe.transcribe.windows import (
@@ -103,9 +103,11 @@ class TranscribeOptions:
     vad_max_clip_s: float = MAX_WINDOW_S
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
-    # a second hearing of numbers (transcribe/digits.py)
+    # second hearings (transcribe/rehear.py)
     rehear_digits: bool = True
     """Decode each spoken number again alone, as evidence for the callback-number rules."""
+    rehear_names: bool = True
+    """Decode the caller's answer to the name question again alone, for the name rules."""
 
     def clips(self, samples: npt.NDArray[np.float32]) -> list[float] | None:
         """The speech clips to decode (flat start/end seconds); None decodes everything."""
@@ -158,7 +160,7 @@ class ChannelEngine(abc.ABC):
     ) -> Iterable[RawSegment]:
         """Whisper's raw segments, with word timings, for one window of at most 30 s.
 
-        ``prompt`` replaces the options' initial prompt for this window only.
+        ``prompt`` replaces the options' initial prompt for this window only ("" for none).
         """
 
     def decode_windows(
@@ -223,7 +225,9 @@ class ChannelEngine(abc.ABC):
         ]
         segments = build_turns(pieces)
         if opts.rehear_digits:
-            self._rehear_digits(audio, segments)
+            rehear_digits(self._decode_text, audio, segments)
+        if opts.rehear_names:
+            rehear_name_answers(self._decode_text, audio, segments)
         return Transcript(
             duration=audio.duration,
             segments=segments,
@@ -232,32 +236,10 @@ class ChannelEngine(abc.ABC):
             model=self.model_name,
         )
 
-    def _rehear_digits(self, audio: CallAudio, segments: Sequence[Segment]) -> None:
-        """Decode each run of digit words again alone, on its speaker's channel, with a prompt
-        that writes a number digit by digit; the text goes into ``Segment.rehearing``."""
-        rate = audio.sample_rate
-        heard = 0
-        for segment in segments:
-            spans = digit_spans(segment)
-            if not spans:
-                continue
-            samples = audio.channels[_channel_of(audio, segment)]
-            texts = []
-            for span in spans:
-                clip = samples[round(span.start * rate) : round(span.end * rate)]
-                if not clip.size:
-                    continue
-                text = "".join(
-                    raw.text for raw in self.decode_window(clip, prompt=DIGIT_PROMPT)
-                ).strip()
-                text = remove_spaces_between_han(to_simplified(text))
-                if text and not is_prompt_number(text):
-                    texts.append(text[:MAX_REHEARING_CHARS])
-                heard += 1
-            if texts:
-                segment.rehearing = "，".join(texts)
-        if heard:
-            log.debug("%s: %d digit span(s) heard again", audio.sha256[:12], heard)
+    def _decode_text(self, samples: npt.NDArray[np.float32], prompt: str) -> str:
+        """One clip decoded alone (a second hearing), as Simplified text without spaces."""
+        text = "".join(raw.text for raw in self.decode_window(samples, prompt=prompt)).strip()
+        return remove_spaces_between_han(to_simplified(text))
 
     def _cleaned(
         self, window: Window, raw_segments: Iterable[RawSegment]
@@ -276,16 +258,6 @@ class ChannelEngine(abc.ABC):
             if segment is not None:
                 out.append((window, segment))
         return out
-
-
-MAX_REHEARING_CHARS = 80
-"""A second hearing of one number longer than this is a loop; only its start is kept."""
-
-
-def _channel_of(audio: CallAudio, segment: Segment) -> int:
-    if segment.speaker is not None and segment.speaker in audio.speakers:
-        return audio.speakers.index(segment.speaker)
-    return 0
 
 
 DIGITAL_SILENCE = 1e-4
@@ -372,7 +344,7 @@ class FasterWhisperEngine(ChannelEngine):
         ctranslate2.set_random_seed(opts.seed)
         decoding = self._decoding_options()
         if prompt is not None:
-            decoding["initial_prompt"] = prompt
+            decoding["initial_prompt"] = prompt or None
         raw_segments, _info = self._model.transcribe(
             samples,
             condition_on_previous_text=opts.condition_on_previous_text,

@@ -64,6 +64,7 @@ def options_from_settings(settings: Settings) -> TranscribeOptions:
         beam_size=settings.beam_size,
         batch_size=settings.batch_size,
         rehear_digits=settings.rehear_digits,
+        rehear_names=settings.rehear_names,
         initial_prompt=build_initial_prompt(
             settings.prompt or None,
             use_vocabulary=settings.use_vocabulary,

@@ -96,7 +96,7 @@ class OpenAIWhisperEngine(ChannelEngine):
             logprob_threshold=opts.log_prob_threshold,
             no_speech_threshold=opts.no_speech_threshold,
             condition_on_previous_text=opts.condition_on_previous_text,
-            initial_prompt=opts.initial_prompt if prompt is None else prompt,
+            initial_prompt=opts.initial_prompt if prompt is None else (prompt or None),
             word_timestamps=True,
             fp16=self.fp16,
             beam_size=opts.beam_size if opts.beam_size > 1 else None,

@@ -10,8 +10,8 @@ import pytest
 
 from callscribe.audio import decode_call_audio
 from callscribe.schema import Segment, Word
-from callscribe.transcribe.digits import PAD_S, digit_spans, is_prompt_number
 from callscribe.transcribe.engine import ChannelEngine
+from callscribe.transcribe.rehear import PAD_S, digit_spans, is_prompt_number
 
 _DIGIT_OF = dict(zip("零〇一二三四五六七八九幺两洞", "00123456789120", strict=True))
 
