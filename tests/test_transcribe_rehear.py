@@ -11,7 +11,14 @@ import pytest
 from callscribe.audio import decode_call_audio
 from callscribe.schema import Segment, Word
 from callscribe.transcribe.engine import ChannelEngine
-from callscribe.transcribe.rehear import PAD_S, digit_spans, is_prompt_number
+from callscribe.transcribe.rehear import (
+    MAX_REHEARING_CHARS,
+    PAD_S,
+    digit_spans,
+    is_prompt_number,
+    name_answers,
+    rehear_name_answers,
+)
 
 _DIGIT_OF = dict(zip("零〇一二三四五六七八九幺两洞", "00123456789120", strict=True))
 
@@ -92,3 +99,29 @@ def test_no_second_hearing_when_it_is_turned_off(base_transcriber: ChannelEngine
     engine.options = dataclasses.replace(engine.options, rehear_digits=False)
     transcript = engine.transcribe(decode_call_audio(SPOKEN_NUMBER))
     assert transcript.segments and all(s.rehearing is None for s in transcript.segments)
+
+
+def _turn(speaker: str, text: str, start: float, end: float) -> Segment:
+    return Segment(start=start, end=end, text=text, speaker=speaker)  # type: ignore[arg-type]
+
+
+def test_the_answer_to_the_name_question_is_chosen_to_be_heard_again() -> None:
+    segments = [
+        _turn("agent", "您好，请讲。", 0.0, 1.0),
+        _turn("caller", "我家楼下一直有噪音。", 1.0, 3.0),
+        _turn("agent", "好的，您贵信？", 3.0, 4.0),
+        _turn("caller", "我心中，中女是。", 4.0, 5.0),
+        _turn("agent", "请问您的姓名？", 5.0, 6.0),
+        _turn("agent", "喂？", 6.0, 6.5),
+    ]
+    assert name_answers(segments) == [3]
+
+
+def test_the_answer_is_decoded_again_alone_on_real_audio(base_transcriber: ChannelEngine) -> None:
+    audio = decode_call_audio(SPOKEN_NUMBER)
+    segments = [_turn("agent", "请问您贵姓？", 0.0, 0.4), _turn("caller", "……", 0.5, 2.2)]
+    rehear_name_answers(base_transcriber.decode_text, audio, segments)
+    assert segments[0].name_rehearing is None
+    heard = segments[1].name_rehearing
+    assert heard is not None and len(heard) <= MAX_REHEARING_CHARS
+    assert "1991" in to_digits(heard).replace(" ", "")

@@ -225,9 +225,9 @@ class ChannelEngine(abc.ABC):
         ]
         segments = build_turns(pieces)
         if opts.rehear_digits:
-            rehear_digits(self._decode_text, audio, segments)
+            rehear_digits(self.decode_text, audio, segments)
         if opts.rehear_names:
-            rehear_name_answers(self._decode_text, audio, segments)
+            rehear_name_answers(self.decode_text, audio, segments)
         return Transcript(
             duration=audio.duration,
             segments=segments,
@@ -236,7 +236,7 @@ class ChannelEngine(abc.ABC):
             model=self.model_name,
         )
 
-    def _decode_text(self, samples: npt.NDArray[np.float32], prompt: str) -> str:
+    def decode_text(self, samples: npt.NDArray[np.float32], prompt: str) -> str:
         """One clip decoded alone (a second hearing), as Simplified text without spaces."""
         text = "".join(raw.text for raw in self.decode_window(samples, prompt=prompt)).strip()
         return remove_spaces_between_han(to_simplified(text))
