@@ -72,6 +72,7 @@ def _encode(path: Path, mono: np.ndarray, codec: str, container: str, bit_rate: 
     pcm = (np.clip(mono, -1, 1) * 32767).astype(np.int16)[None, :]
     with av.open(str(path), "w", format=container) as out:
         stream = out.add_stream(codec, rate=8000, layout="mono")
+        assert isinstance(stream, av.audio.stream.AudioStream)
         stream.bit_rate = bit_rate
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
         frame.rate = 8000
