@@ -338,6 +338,16 @@ def test_a_number_no_one_read_back_is_restored_when_the_transcript_lost_a_repeat
     assert changed is not None and changed.number is None
 
 
+def test_a_number_no_one_read_back_is_restored_when_the_transcript_dropped_a_digit() -> None:
+    turns = _turns(("agent", "您的电话？"), ("caller", "电话1860158347，快点啊。"))
+    again = find_callback_phone(_reheard(turns, 1, "一八六零一二五八三四七"))
+    assert again is not None and again.number == "18601258347"
+    two_ways = find_callback_phone(
+        _reheard(turns, 1, "一八六零一二五八三四七，一八六零一五八三四七九")
+    )
+    assert two_ways is not None and two_ways.number is None
+
+
 def test_a_callers_number_heard_two_ways_with_no_read_back_is_not_filled() -> None:
     turns = _turns(("agent", "您的电话？"), ("caller", "电话是一三七一六六五二零八一。"))
     first = find_callback_phone(turns)
