@@ -156,11 +156,13 @@ class ChannelEngine(abc.ABC):
 
     @abc.abstractmethod
     def decode_window(
-        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None
+        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None, words: bool = True
     ) -> Iterable[RawSegment]:
         """Whisper's raw segments, with word timings, for one window of at most 30 s.
 
-        ``prompt`` replaces the options' initial prompt for this window only ("" for none).
+        ``prompt`` replaces the options' initial prompt for this window only ("" for none);
+        ``words=False`` skips the word timings (a second hearing needs only the text, and the
+        timings cost about four times the decoding of a short clip).
         """
 
     def decode_windows(
@@ -238,7 +240,8 @@ class ChannelEngine(abc.ABC):
 
     def decode_text(self, samples: npt.NDArray[np.float32], prompt: str) -> str:
         """One clip decoded alone (a second hearing), as Simplified text without spaces."""
-        text = "".join(raw.text for raw in self.decode_window(samples, prompt=prompt)).strip()
+        decoded = self.decode_window(samples, prompt=prompt, words=False)
+        text = "".join(raw.text for raw in decoded).strip()
         return remove_spaces_between_han(to_simplified(text))
 
     def _cleaned(
@@ -336,13 +339,14 @@ class FasterWhisperEngine(ChannelEngine):
         }
 
     def decode_window(
-        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None
+        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None, words: bool = True
     ) -> Iterator[RawSegment]:
         import ctranslate2
 
         opts = self.options
         ctranslate2.set_random_seed(opts.seed)
         decoding = self._decoding_options()
+        decoding["word_timestamps"] = words
         if prompt is not None:
             decoding["initial_prompt"] = prompt or None
         raw_segments, _info = self._model.transcribe(

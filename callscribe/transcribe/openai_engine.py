@@ -78,7 +78,7 @@ class OpenAIWhisperEngine(ChannelEngine):
         return self.checkpoint.name
 
     def decode_window(
-        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None
+        self, samples: npt.NDArray[np.float32], *, prompt: str | None = None, words: bool = True
     ) -> list[RawSegment]:
         import torch
         import whisper
@@ -97,7 +97,7 @@ class OpenAIWhisperEngine(ChannelEngine):
             no_speech_threshold=opts.no_speech_threshold,
             condition_on_previous_text=opts.condition_on_previous_text,
             initial_prompt=opts.initial_prompt if prompt is None else (prompt or None),
-            word_timestamps=True,
+            word_timestamps=words,
             fp16=self.fp16,
             beam_size=opts.beam_size if opts.beam_size > 1 else None,
             best_of=opts.beam_size if opts.beam_size > 1 else None,
