@@ -103,12 +103,12 @@ class Settings(BaseSettings):
     rehear_digits: bool = Field(
         default=True,
         description="Decode each spoken number again alone, as a second hearing for the "
-        "callback-number rules (about 1 s of CPU per number said).",
+        "callback-number rules (about 2.4 s per number said on 2 CPU cores).",
     )
     rehear_names: bool = Field(
         default=True,
         description="Decode the caller's answer to the agent's name question again alone, for "
-        "the name rules (about 1 s of CPU per call that asks).",
+        "the name rules (about 2.4 s per call that asks, on 2 CPU cores).",
     )
     agent_channel: Literal["left", "right"] = "left"
     max_call_seconds: float = Field(default=defaults.MAX_CALL_SECONDS, gt=0)
