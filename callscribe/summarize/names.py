@@ -262,7 +262,7 @@ def _heard_twice(
     On the two voiced sets read for names (44 + 50 calls), names the agent's surname agreed with
     were right 12 times in 13, the others 10 times in 30. A full name whose given name no gloss
     spells is not filled even so: its characters are Whisper's guess at the sound (高贵兰 for
-    高桂兰, 杨范 for 杨帆), right in about one of four such names on the voiced calls.
+    高桂兰, 刘方 for 柳芳), right in about one of three such names on the voiced calls.
 
     Otherwise the name is left empty with a low confidence and the caller's turn as evidence.
     A name the transcript declined or argued against stays empty whatever the second hearing.
