@@ -79,7 +79,7 @@ def test_the_prompts_own_number_is_an_echo() -> None:
     assert not is_prompt_number("一三九一一一二二三三三")
 
 
-SPOKEN_NUMBER = Path(__file__).parent.parent / "fixtures" / "calls" / "spoken_number_mono16k.wav"
+SPOKEN_NUMBER = Path(__file__).parent.parent / "fixtures" / "calls" / "spoken_number_mono16k.flac"
 
 
 def test_a_spoken_number_is_heard_a_second_time_on_real_audio(
