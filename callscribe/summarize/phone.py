@@ -339,6 +339,11 @@ def _two_party(turns: list[Turn], candidates: list[_Candidate]) -> PhoneResult |
         )
     from_caller = [c for c in candidates if c.turn.from_caller]
     if from_caller:
+        chosen = from_caller[-1]
+        again = {h.number for h in said if h.again and h.turn is chosen.turn and h.number}
+        if again and not chosen.corrected and chosen.digits not in again:
+            # The caller's turn heard twice gives two numbers: neither is filled.
+            return PhoneResult(None, [chosen.turn], CONFLICT_CONFIDENCE, candidates=distinct)
         return _callers_last(turns, from_caller, distinct)
     restored = _restored_by_second_hearing(said)
     if restored is not None:
@@ -383,10 +388,6 @@ def _callers_last(
 ) -> PhoneResult:
     """No read-back settles it: the caller's last number, a correction replacing earlier ones."""
     chosen = from_caller[-1]
-    again = {h.number for h in _hearings(chosen.turn, again=True) if h.number is not None}
-    if again and not chosen.corrected and chosen.digits not in again:
-        # The turn heard twice gives two numbers: neither is filled.
-        return PhoneResult(None, [chosen.turn], CONFLICT_CONFIDENCE, candidates=distinct)
     confidence = 0.9 if _has_cue(turns, chosen.turn, _grammar()) else 0.75
     if chosen.corrected:
         confidence -= 0.05

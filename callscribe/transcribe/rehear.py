@@ -11,8 +11,9 @@ and keeps the text.
 
 The caller's answer to 您贵姓 is heard again the same way, whole and with no prompt: decoded
 alone it loses the neighbouring turns' context, which is what misled the first pass there
-(我信中，中女是 for 我姓周，周女士). The name rules read it only where the transcript gave no
-name the agent confirmed.
+(我信中，中女是 for 我姓周，周女士). The name rules count it as a second hearing of the name:
+the same name in both hearings fills it, and a name only this hearing gives needs the agent to
+say its surname.
 """
 
 from __future__ import annotations
