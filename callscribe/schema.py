@@ -203,6 +203,20 @@ class Evidence:
     text: str
 
 
+FIELD_MAX_CHARS: dict[str, int] = {
+    "caller_name": 64,
+    "callback_phone": 32,
+    "street": 64,
+    "community": 64,
+    "address": 200,
+    "title": 100,
+    "summary": 2000,
+}
+"""The longest value each free-text work-order field may hold, wherever it is written: the
+worker's write and an operator's edit through the API, and the review page. One table, so a
+value the page accepts is never one the API refuses."""
+
+
 @dataclass
 class CaseFields:
     """The work-order (工单) fields filled from one call, each with evidence and confidence."""

@@ -256,7 +256,9 @@ def test_two_operators_confirming_at_once_one_wins(engine: Engine) -> None:
         ({"street": "东华门街道", "community": "新街口社区"}, "community"),
         ({"needs_callback": "yes"}, "needs_callback"),
         ({"title": "x" * 2001}, "title"),
-        ({"summary": "x" * 4001}, "summary"),
+        ({"summary": "x" * 2001}, "summary"),
+        ({"caller_name": "赵" * 65}, "caller_name"),
+        ({"address": "东" * 201}, "address"),
         ({"address": "东城区\x00"}, "address"),
         ({"title": None}, "title"),
         ({"callback_phone": "call me maybe"}, "callback_phone"),
@@ -290,7 +292,8 @@ def test_good_edits_of_every_kind_are_kept(engine: Engine) -> None:
         "needs_callback": True,
         "confidential": None,
         "urgency": "紧急",
-        "summary": "长" * 4000,
+        "summary": "长" * 2000,
+        "address": "东" * 200,
     }
     done = ReviewDesk(engine).confirm("c-1", edits, actor="olga", revision=1)
     assert {k: done["fields"][k] for k in edits} == edits

@@ -27,7 +27,7 @@ from callscribe.desk.store import (
     _require,
     _take_for_review,
 )
-from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
+from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, FIELD_MAX_CHARS, URGENCIES
 
 __all__ = ["MAX_SUMMARY_CHARS", "MAX_TEXT_CHARS", "ReviewDesk", "ReviewFilter", "validate_edits"]
 
@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 
 URGENT = "紧急"
 MAX_TEXT_CHARS = 2_000
-MAX_SUMMARY_CHARS = 4_000
-_MAX_PHONE_CHARS = 32
+"""A reject reason, or a text field without a cap of its own in ``FIELD_MAX_CHARS``."""
+MAX_SUMMARY_CHARS = FIELD_MAX_CHARS["summary"]
+_MAX_PHONE_CHARS = FIELD_MAX_CHARS["callback_phone"]
 _PHONE_CHARS = frozenset("0123456789+- ")
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -230,11 +231,13 @@ def _check_value(name: str, value: Any) -> None:
     elif not isinstance(value, str):
         raise ValueError(f"{name}: must be text")
     else:
-        _check_text(name, value, MAX_SUMMARY_CHARS if name == "summary" else MAX_TEXT_CHARS)
+        _check_text(name, value, FIELD_MAX_CHARS.get(name, MAX_TEXT_CHARS))
         if name == "callback_phone" and (
             len(value) > _MAX_PHONE_CHARS or not set(value) <= _PHONE_CHARS
         ):
-            raise ValueError(f"{name}: digits, spaces, '+' and '-' only, at most 32")
+            raise ValueError(
+                f"{name}: digits, spaces, '+' and '-' only, at most {_MAX_PHONE_CHARS}"
+            )
 
 
 def _check_text(name: str, value: str, limit: int) -> None:

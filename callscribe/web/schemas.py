@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from callscribe.callids import CALL_ID_PATTERN
 from callscribe.intake.metadata import METADATA_MAX_BYTES, METADATA_MAX_DEPTH
-from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
+from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, FIELD_MAX_CHARS, URGENCIES
 
 __all__ = [
     "CALL_ID_PATTERN",
@@ -144,19 +144,19 @@ class _WorkOrderFields(BaseModel):
     """The work-order fields as both the worker's write and an operator's edit carry them:
     district, appeal type, category and urgency only from the allowed values, text capped."""
 
-    caller_name: str | None = Field(default=None, max_length=64)
-    callback_phone: str | None = Field(default=None, max_length=32)
+    caller_name: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["caller_name"])
+    callback_phone: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["callback_phone"])
     district: str | None = Field(default=None, json_schema_extra={"enum": [*DISTRICTS, None]})
-    street: str | None = Field(default=None, max_length=64)
-    community: str | None = Field(default=None, max_length=64)
-    address: str | None = Field(default=None, max_length=200)
+    street: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["street"])
+    community: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["community"])
+    address: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["address"])
     appeal_type: str = Field(default="其他", json_schema_extra={"enum": list(APPEAL_TYPES)})
     category: str = Field(default="其他", json_schema_extra={"enum": list(CATEGORIES)})
     urgency: str = Field(default="一般", json_schema_extra={"enum": list(URGENCIES)})
     needs_callback: bool | None = None
     confidential: bool | None = None
-    title: str = Field(default="", max_length=100)
-    summary: str = Field(default="", max_length=2000)
+    title: str = Field(default="", max_length=FIELD_MAX_CHARS["title"])
+    summary: str = Field(default="", max_length=FIELD_MAX_CHARS["summary"])
 
     @field_validator("district", check_fields=False)
     @classmethod
@@ -293,7 +293,9 @@ def _one_of(allowed: tuple[str, ...], value: str | None, *, nullable: bool) -> s
 class FieldEdits(_Body, _WorkOrderFields):
     """An operator's corrections; only the fields sent are changed (``null`` clears one)."""
 
-    callback_phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]*$")
+    callback_phone: str | None = Field(
+        default=None, max_length=FIELD_MAX_CHARS["callback_phone"], pattern=r"^[0-9+\- ]*$"
+    )
 
 
 class FieldEditRequest(_Body):

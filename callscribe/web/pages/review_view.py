@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from callscribe import defaults
 from callscribe.desk.models import CaseStatus
 from callscribe.desk.review import ReviewFilter
-from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, URGENCIES
+from callscribe.schema import APPEAL_TYPES, CATEGORIES, DISTRICTS, FIELD_MAX_CHARS, URGENCIES
 
 __all__ = [
     "BEIJING",
@@ -68,6 +68,11 @@ class FieldSpec:
     kind: str
     """text | tel | textarea | district | street | community | choice | flag"""
     wide: bool = False
+
+    @property
+    def max_chars(self) -> int | None:
+        """The longest value the API accepts for this field (``FIELD_MAX_CHARS``)."""
+        return FIELD_MAX_CHARS.get(self.name)
 
 
 FIELD_SPECS: tuple[FieldSpec, ...] = (
