@@ -356,3 +356,22 @@ def test_a_callers_number_heard_two_ways_with_no_read_back_is_not_filled() -> No
     assert again is not None and again.number is None
     same = find_callback_phone(_reheard(turns, 1, "一三七一六六五二零八一"))
     assert same is not None and same.number == "13716652081"
+
+
+def test_a_landline_the_second_hearing_hears_as_other_digits_is_not_filled() -> None:
+    # testg-30: the caller's 一三八一一零二五五六零 came out as an eight-digit landline; heard
+    # again alone it was 三八一零二五五六零, no number, but not the landline either.
+    turns = _turns(("agent", "电话方便留一下吗？"), ("caller", "B3-1-1-0-5-5-6-0。"))
+    first = find_callback_phone(turns)
+    assert first is not None and first.number == "31105560"
+    again = find_callback_phone(_reheard(turns, 1, "第三八一零二五五六零。"))
+    assert again is not None and again.number is None
+    assert again.confidence < 0.5
+
+
+def test_a_second_hearing_that_only_lost_or_gained_a_digit_leaves_the_number() -> None:
+    turns = _turns(("agent", "您的电话？"), ("caller", "电话是一三七一六六五二零八一。"))
+    lost = find_callback_phone(_reheard(turns, 1, "一三七一六五二零八一"))
+    assert lost is not None and lost.number == "13716652081"
+    gained = find_callback_phone(_reheard(turns, 1, "一三七一六六五五二零八一"))
+    assert gained is not None and gained.number == "13716652081"

@@ -340,9 +340,7 @@ def _two_party(turns: list[Turn], candidates: list[_Candidate]) -> PhoneResult |
     from_caller = [c for c in candidates if c.turn.from_caller]
     if from_caller:
         chosen = from_caller[-1]
-        again = {h.number for h in said if h.again and h.turn is chosen.turn and h.number}
-        if again and not chosen.corrected and chosen.digits not in again:
-            # The caller's turn heard twice gives two numbers: neither is filled.
+        if not chosen.corrected and _heard_otherwise(chosen.digits, said, chosen.turn):
             return PhoneResult(None, [chosen.turn], CONFLICT_CONFIDENCE, candidates=distinct)
         return _callers_last(turns, from_caller, distinct)
     restored = _restored_by_second_hearing(said)
@@ -352,6 +350,25 @@ def _two_party(turns: list[Turn], candidates: list[_Candidate]) -> PhoneResult |
     if not evidence:
         return None
     return PhoneResult(None, evidence, CONFLICT_CONFIDENCE, candidates=distinct)
+
+
+def _heard_otherwise(digits: str, said: list[Hearing], turn: Turn) -> bool:
+    """The second hearing of the caller's turn gives other digits than ``digits``: another
+    valid number, or a run that is neither ``digits`` less a digit nor ``digits`` with one
+    more (一三八一一零二五五六零 heard as B3-1-1-0-5-5-6-0, then as 三八一零二五五六零: two
+    hearings, two numbers, neither filled)."""
+    again = [h for h in said if h.again and h.turn is turn]
+    if any(h.number is not None and h.number == digits for h in again):
+        return False
+    for heard in again:
+        if heard.number is not None:
+            return True
+        other = local_digits(heard.digits)
+        if other != local_digits(digits) and not (
+            _lost_a_digit(digits, other) or _lost_a_digit(other, local_digits(digits))
+        ):
+            return True
+    return False
 
 
 RESTORED_CONFIDENCE = 0.8
