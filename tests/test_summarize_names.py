@@ -425,3 +425,21 @@ def test_a_name_from_audio_needs_the_agent_to_say_its_surname(agent: str, name: 
 def test_typed_text_needs_no_agent_confirmation() -> None:
     found = find_caller_name(_turns(("agent", "您贵姓？"), ("caller", "我叫刘德顺。")))
     assert found is not None and found.name == "刘德顺"
+
+
+def test_the_agent_saying_the_surname_after_the_answer_counts_when_the_question_was_garbled() -> (
+    None
+):
+    # i4-002: 您怎么称呼 heard as 您怎么成乎, so no question was seen; the agent's 刘女士 after
+    # the caller's answer is still the second hearing.
+    garbled = Turn(0, "agent", "好的，我记录下来，您怎么成乎？", 0.0, 1.0)
+    answer = _heard("姓刘，刘女士就行。", {})
+    said_back = find_caller_name([garbled, answer, Turn(2, "agent", "刘女士，电话呢？", 3.0, 4.0)])
+    assert said_back is not None and said_back.name == "刘女士"
+    before = find_caller_name(
+        [
+            Turn(0, "agent", "刘女士那边我们联系过了。", 0.0, 1.0),
+            dataclasses.replace(answer, index=1),
+        ]
+    )
+    assert before is not None and before.name is None and before.confidence <= 0.3

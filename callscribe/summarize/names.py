@@ -271,7 +271,8 @@ def _heard_twice(
         # Declined, or the transcript's own glosses or probabilities argued against the name
         # it heard: a second hearing does not overrule that.
         return first
-    addressed, _ = _agent_addressed(turns)
+    given = [t.index for r in (first, second) if r is not None for t in r.turns if t.from_caller]
+    addressed, _ = _agent_addressed(turns, since=min(given) if given else None)
     for found, other in ((first, second), (second, first)):
         if found is None or not found.name or _unglossed_full_name(found):
             continue
@@ -390,14 +391,17 @@ def _heard_gender(surname: str, text: str) -> str | None:
     return None
 
 
-def _agent_addressed(turns: list[Turn]) -> tuple[str | None, list[Turn]]:
-    """The surname the agent calls the caller by (杨先生，电话多少？) once the name was asked:
-    what the agent heard is a second hearing when the caller's own words were garbled."""
+def _agent_addressed(
+    turns: list[Turn], *, since: int | None = None
+) -> tuple[str | None, list[Turn]]:
+    """The surname the agent calls the caller by (杨先生，电话多少？) once the name was asked,
+    or, with ``since``, once the caller gave it in that turn (the question itself may be the
+    words Whisper garbled: 您怎么成乎): what the agent heard is a second hearing."""
     asked = False
     for turn in turns:
         if turn.speaker != "agent":
             continue
-        asked = asked or asks_name(turn.text)
+        asked = asked or asks_name(turn.text) or (since is not None and turn.index > since)
         if not asked:
             continue
         for pos in range(len(turn.text)):
