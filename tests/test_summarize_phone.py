@@ -375,3 +375,31 @@ def test_a_second_hearing_that_only_lost_or_gained_a_digit_leaves_the_number() -
     assert lost is not None and lost.number == "13716652081"
     gained = find_callback_phone(_reheard(turns, 1, "一三七一六六五五二零八一"))
     assert gained is not None and gained.number == "13716652081"
+
+
+def test_a_shortened_second_hearing_does_not_support_a_read_back_the_turn_contradicts() -> None:
+    # i4-024: the caller's 13520461128, heard again as 一三五二零四六一二八, which is a
+    # shortened hearing of that number as much as of the agent's 13520461228.
+    turns = _turns(
+        ("caller", "电话13520461128。"),
+        ("agent", "135-2046-1228，对吗？"),
+        ("caller", "对。"),
+    )
+    result = find_callback_phone(_reheard(turns, 0, "电话一三五二零四六一二八。"))
+    assert result is not None and result.number is None
+    assert result.confidence < 0.5 and {t.index for t in result.turns} >= {0, 1}
+
+
+def test_a_read_back_that_is_a_piece_of_the_callers_longer_number_is_not_a_landline() -> None:
+    # i4-011: twelve digits heard from the caller, eight of them read back.
+    turns = _turns(
+        ("caller", "1391,1638,05013。"),
+        ("agent", "91163805，对吗？"),
+        ("caller", "对。"),
+    )
+    result = find_callback_phone(turns)
+    assert result is not None and result.number is None and result.confidence < 0.5
+    landline = find_callback_phone(
+        _turns(("caller", "家里座机。"), ("agent", "91163805，对吗？"), ("caller", "对。"))
+    )
+    assert landline is not None and landline.number == "91163805" and landline.confirmed
