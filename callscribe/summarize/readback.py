@@ -129,16 +129,6 @@ def _supports(hearing: Hearing, number: str) -> bool:
     return collapses_to(number, local_digits(hearing.digits))
 
 
-def _outheard(hearing: Hearing, said: list[Hearing]) -> bool:
-    """A hearing that is only a shortened run of digits, while the same turn was also heard as
-    a whole number: the whole number is what the caller said, and the short run a hearing of it
-    as much as of the read-back (i4-024: 13520461128, again 一三五二零四六一二八, read back as
-    13520461228)."""
-    return hearing.number is None and any(
-        h.turn is hearing.turn and h.number is not None for h in said
-    )
-
-
 def _part_of(digits: str, hearing: Hearing) -> bool:
     """``digits`` are a piece of the longer run the caller was heard saying: a read-back of
     eight digits inside the caller's twelve (i4-011: 1391,1638,05013 read back as 91163805) is
@@ -158,7 +148,7 @@ def _settle_one(said: list[Hearing], read_back: ReadBack) -> Verdict | None:
         h for h in said if _kind(local_digits(h.digits)) == _kind(local_digits(agent.digits))
     ]
     if agent.number is not None:
-        support = [h for h in said if _supports(h, agent.number) and not _outheard(h, said)]
+        support = [h for h in said if _supports(h, agent.number)]
         if support:
             turns = _with_answer([*(h.turn for h in support), agent.turn], read_back)
             return Verdict(agent.number, turns, 0.97 if confirmed else 0.9, confirmed=confirmed)
