@@ -367,7 +367,6 @@ def _render_case(
             "placesUrl": "/review/_places",
         },
         max_text=MAX_TEXT_CHARS,
-        max_summary=MAX_SUMMARY_CHARS,
     )
 
 
